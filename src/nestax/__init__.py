@@ -1,0 +1,36 @@
+"""nestax: derivatives of neural networks with respect to their inputs, inside training losses.
+
+Every operator takes a point function ``f`` (one point ``x`` of shape ``(d,)`` to an array) and
+returns a function of ``x``; all compose with ``jax.jit``, ``jax.vmap``, ``jax.grad`` over the
+parameters ``f`` closes over, and with each other. ``method="auto"`` picks the strategy;
+``nestax.explain`` says which and why.
+
+>>> import jax, jax.numpy as jnp, nestax as nx
+>>> u = lambda x: jnp.sin(x[0]) * jnp.cos(x[1])
+>>> float(nx.laplacian(u)(jnp.array([0.3, 0.2])))  # -2 u
+-0.57910...
+"""
+
+from ._operators._algebra import (
+    Biharmonic as Biharmonic,
+    Combination as Combination,
+    Laplacian as Laplacian,
+    LinearOperator as LinearOperator,
+    Partial as Partial,
+)
+from ._operators._apply import STRATEGIES as _STRATEGIES, apply as apply
+from ._operators._explain import explain as explain
+from ._operators._first import (
+    batch_jacobian as batch_jacobian,
+    divergence as divergence,
+    gradient as gradient,
+    jacobian as jacobian,
+)
+from ._operators._higher import derivative as derivative, partial as partial
+from ._operators._second import hessian as hessian, laplacian as laplacian
+from ._planner import FIRST_ORDER as _FIRST, SECOND_ORDER as _SECOND, Plan as Plan
+
+METHODS: tuple[str, ...] = (*_FIRST, *_SECOND, *_STRATEGIES)
+"""Every strategy name an operator may accept (each operator lists the ones that apply to it)."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,109 @@
+r"""``apply``: a linear differential operator applied to a point function, by any strategy.
+
+The operator's terms :math:`\{\alpha: c_\alpha\}` go to a strategy together with ``f`` and the
+point. The strategies are registered here with their cost models; ``auto`` asks the planner,
+which also hears whether the Taylor engine can propagate through ``f`` (it falls back to nested
+AD where it cannot, and ``explain`` says why).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+
+from .. import _planner
+from .._strategies import _nested
+from .._validate import as_array, check_method, check_rank, output_shape
+from ._algebra import LinearOperator, Terms
+from ._common import POINT_HINT, check_callable, finish, with_aux, with_plan
+
+
+class Strategy(NamedTuple):
+    """How to compute ``Σ c_α ∂^α f(x)``: ``run(terms, f, x, has_aux) -> (value, aux)``,
+    ``cost(terms, d)`` in forward passes per point, and whether it needs the Taylor engine."""
+
+    run: Callable[..., tuple[Any, Any]]
+    cost: Callable[[Terms, int], float]
+    needs_engine: bool
+
+
+def _run_nested(terms, f, x, has_aux):
+    return _nested.apply_nested(terms, with_aux(f, has_aux, "apply"), x)
+
+
+STRATEGIES: dict[str, Strategy] = {
+    "nested": Strategy(_run_nested, _planner.nested_linear_cost, False),
+}
+
+
+def _engine_reason(f, x, has_aux) -> str | None:
+    """Why the Taylor engine cannot run ``f`` at ``x`` (``None`` if it can)."""
+    from .._taylor import unsupported_reason
+
+    return unsupported_reason(f, x)
+
+
+def plan_terms(operator: str, terms: Terms, f, x: jax.Array, has_aux: bool, method: str,
+               extra: dict[str, float] | None = None) -> _planner.Plan:
+    """The planner's choice among the registered strategies (plus ``extra`` candidates)."""
+    d = max(x.size, 1)
+    candidates: dict[str, float] = dict(extra or {})
+    notes: list[str] = []
+    engine_names = [n for n, s in STRATEGIES.items() if s.needs_engine]
+    reason = _engine_reason(f, x, has_aux) if engine_names and method in ("auto", *engine_names) else None
+    for name, strat in STRATEGIES.items():
+        if strat.needs_engine and reason is not None:
+            continue
+        candidates[name] = strat.cost(terms, d)
+    if reason is not None:
+        notes.append(f"the Taylor engine cannot run f ({reason}); falling back to nested AD")
+    return _planner.linear(operator, terms, d, method, candidates, tuple(notes))
+
+
+def run_terms(terms: Terms, f, x: jax.Array, has_aux: bool, method: str):
+    """Compute ``(value, aux)`` with the named registered strategy."""
+    return STRATEGIES[method].run(terms, f, x, has_aux)
+
+
+def apply(op: LinearOperator, f: Callable[..., Any], method: str = "auto", has_aux: bool = False):
+    r"""Apply the linear operator ``op`` to the point function ``f``: :math:`x \mapsto (L f)(x)`.
+
+    For vector-valued ``f`` the operator acts on each output component.
+
+    Args:
+        op: a :class:`nestax.LinearOperator` — ``Partial(alpha)``, ``Laplacian()``,
+            ``Biharmonic()`` or a linear combination of them.
+        f: maps one point ``x`` of shape ``(d,)`` to an array (or ``(y, aux)``).
+        method: ``"auto"`` or one of ``nestax.METHODS`` that apply to linear operators
+            (``"nested"``, ``"taylor"``, ``"collapsed"``).
+        has_aux: ``f`` returns ``(y, aux)``; the result is then ``((L y)(x), aux)``.
+
+    Example:
+        >>> import jax.numpy as jnp, nestax as nx
+        >>> u = lambda x: jnp.sin(x[0]) * x[1] ** 2
+        >>> float(nx.apply(nx.Laplacian(), u)(jnp.array([0.3, 2.0])))  # (2 - y²) sin x
+        -0.5910404...
+    """
+    name = "apply"
+    if not isinstance(op, LinearOperator):
+        raise TypeError(
+            f"{name}: argument `op` must be a nestax operator (Partial, Laplacian, Biharmonic or "
+            f"a linear combination of them); got {type(op).__name__}"
+        )
+    check_callable(f, name)
+    check_method(method, tuple(STRATEGIES), op=name)
+
+    def plan(x):
+        x = as_array(x, op=name)
+        check_rank(x, 1, op=name, what=POINT_HINT.format(op="nestax.apply(op, f)"))
+        output_shape(f, x, has_aux, op=name)
+        terms = op.terms(x.size)
+        return x, terms, plan_terms(repr(op), terms, f, x, has_aux, method)
+
+    def applied(x):
+        x, terms, p = plan(x)
+        return finish(*run_terms(terms, f, x, has_aux, p.method), has_aux)
+
+    return with_plan(applied, plan)

@@ -1,0 +1,85 @@
+"""Second derivatives of a point function: ``hessian`` and ``laplacian``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .. import _planner
+from .._strategies import _nested
+from .._validate import check_method, check_scalar_output
+from ._algebra import Laplacian
+from ._apply import STRATEGIES, plan_terms, run_terms
+from ._common import check_callable, finish, point, size, with_aux, with_plan
+
+
+def hessian(f: Callable[..., Any], method: str = "auto", has_aux: bool = False):
+    r"""The Hessian :math:`H_{ij} = \partial^2 f/\partial x_i \partial x_j` of a scalar point
+    function, shape ``(d, d)``.
+
+    Args:
+        f: maps one point ``x`` of shape ``(d,)`` to a scalar (or ``(scalar, aux)``).
+        method: ``"auto"`` or a nesting, outer mode first: ``"forward-over-reverse"`` (``d``
+            Hessian-vector products; what ``auto`` picks), ``"reverse-over-forward"``,
+            ``"reverse-over-reverse"``, ``"forward-over-forward"``.
+        has_aux: ``f`` returns ``(y, aux)``; the result is then ``(hessian, aux)``.
+
+    Example:
+        >>> import jax.numpy as jnp, nestax as nx
+        >>> nx.hessian(lambda x: x[0] ** 2 * x[1])(jnp.array([1.0, 3.0]))
+        Array([[6., 2.],
+               [2., 0.]], dtype=float32)
+    """
+    op = "hessian"
+    check_callable(f, op)
+    check_method(method, _nested.SECOND_ORDER, op=op)
+    fa = with_aux(f, has_aux, op)
+
+    def plan(x):
+        x, shape = point(x, f, has_aux, op)
+        check_scalar_output(shape, op=op)
+        return x, _planner.second_order(op, x.size, 1, method)
+
+    def hess_f(x):
+        x, p = plan(x)
+        return finish(*_nested.hessian(fa, x, p.method), has_aux)
+
+    return with_plan(hess_f, plan)
+
+
+def laplacian(f: Callable[..., Any], method: str = "auto", has_aux: bool = False):
+    r"""The Laplacian :math:`\Delta f(x) = \sum_i \partial^2 f/\partial x_i^2`.
+
+    For a vector-valued ``f`` it returns one Laplacian per output component (the output's
+    shape).
+
+    Args:
+        f: maps one point ``x`` of shape ``(d,)`` to an array (or ``(y, aux)``).
+        method: ``"auto"``, one of the four nestings of first-order AD
+            (``"forward-over-reverse"``, ...), or a strategy of ``nestax.apply``
+            (``"nested"``, and the Taylor strategies).
+        has_aux: ``f`` returns ``(y, aux)``; the result is then ``(laplacian, aux)``.
+
+    Example:
+        >>> import jax.numpy as jnp, nestax as nx
+        >>> nx.laplacian(lambda x: jnp.sum(x**3))(jnp.array([1.0, 2.0]))  # 6 x_1 + 6 x_2
+        Array(18., dtype=float32)
+    """
+    op = "laplacian"
+    check_callable(f, op)
+    check_method(method, (*_nested.SECOND_ORDER, *STRATEGIES), op=op)
+    fa = with_aux(f, has_aux, op)
+
+    def plan(x):
+        x, shape = point(x, f, has_aux, op)
+        terms = Laplacian().terms(x.size)
+        nested = _planner.second_order(op, x.size, size(shape), "auto").costs
+        return x, terms, plan_terms(op, terms, f, x, has_aux, method, extra=dict(nested))
+
+    def lap_f(x):
+        x, terms, p = plan(x)
+        if p.method in _nested.SECOND_ORDER:
+            return finish(*_nested.laplacian(fa, x, p.method), has_aux)
+        return finish(*run_terms(terms, f, x, has_aux, p.method), has_aux)
+
+    return with_plan(lap_f, plan)
