@@ -13,22 +13,41 @@ parameters ``f`` closes over, and with each other. ``method="auto"`` picks the s
 
 from ._operators._algebra import (
     Biharmonic as Biharmonic,
+)
+from ._operators._algebra import (
     Combination as Combination,
+)
+from ._operators._algebra import (
     Laplacian as Laplacian,
+)
+from ._operators._algebra import (
     LinearOperator as LinearOperator,
+)
+from ._operators._algebra import (
     Partial as Partial,
 )
-from ._operators._apply import STRATEGIES as _STRATEGIES, apply as apply
+from ._operators._apply import STRATEGIES as _STRATEGIES
+from ._operators._apply import apply as apply
 from ._operators._explain import explain as explain
 from ._operators._first import (
     batch_jacobian as batch_jacobian,
+)
+from ._operators._first import (
     divergence as divergence,
+)
+from ._operators._first import (
     gradient as gradient,
+)
+from ._operators._first import (
     jacobian as jacobian,
 )
-from ._operators._higher import derivative as derivative, partial as partial
-from ._operators._second import hessian as hessian, laplacian as laplacian
-from ._planner import FIRST_ORDER as _FIRST, SECOND_ORDER as _SECOND, Plan as Plan
+from ._operators._higher import derivative as derivative
+from ._operators._higher import partial as partial
+from ._operators._second import hessian as hessian
+from ._operators._second import laplacian as laplacian
+from ._planner import FIRST_ORDER as _FIRST
+from ._planner import SECOND_ORDER as _SECOND
+from ._planner import Plan as Plan
 
 METHODS: tuple[str, ...] = (*_FIRST, *_SECOND, *_STRATEGIES)
 """Every strategy name an operator may accept (each operator lists the ones that apply to it)."""

@@ -64,8 +64,9 @@ class Plan:
         return "\n".join(lines)
 
 
-def _pick(operator: str, costs: dict[str, float], requested: str, why: str,
-          notes: tuple[str, ...] = ()) -> Plan:
+def _pick(
+    operator: str, costs: dict[str, float], requested: str, why: str, notes: tuple[str, ...] = ()
+) -> Plan:
     if requested != "auto":
         return Plan(operator, requested, costs, "the caller named this method", requested, notes)
     method = min(costs, key=lambda k: costs[k])  # dicts keep order: ties go to the first
@@ -120,14 +121,17 @@ def derivative(order: int, m: int, requested: str) -> Plan:
     return _pick("derivative", costs, requested, why)
 
 
-def linear(operator: str, terms: Mapping[tuple[int, ...], float], d: int,
-           requested: str, candidates: Mapping[str, float], notes: tuple[str, ...] = ()) -> Plan:
+def linear(
+    operator: str,
+    terms: Mapping[tuple[int, ...], float],
+    d: int,
+    requested: str,
+    candidates: Mapping[str, float],
+    notes: tuple[str, ...] = (),
+) -> Plan:
     """Choose among strategies for ``Σ_α c_α ∂^α f`` given each candidate's estimated cost."""
     orders = sorted({sum(a) for a in terms})
-    why = (
-        f"{len(terms)} term(s) of order {orders} in d={d}: "
-        "{method} pushes the fewest vectors"
-    )
+    why = f"{len(terms)} term(s) of order {orders} in d={d}: {{method}} pushes the fewest vectors"
     return _pick(operator, dict(candidates), requested, why, notes)
 
 

@@ -46,7 +46,9 @@ def check_method(method: Any, allowed: Sequence[str], *, op: str) -> str:
         raise TypeError(f"{op}: argument `method` must be a string; got {type(method).__name__}")
     if method != "auto" and method not in allowed:
         choices = ", ".join(repr(m) for m in ("auto", *allowed))
-        raise ValueError(f"{op}: unknown or inapplicable method={method!r}; expected one of {choices}")
+        raise ValueError(
+            f"{op}: unknown or inapplicable method={method!r}; expected one of {choices}"
+        )
     return method
 
 
@@ -56,9 +58,7 @@ def split_aux(out: Any, has_aux: bool, *, op: str) -> tuple[Any, Any]:
         return out, None
     if not (isinstance(out, tuple) and len(out) == 2):
         got = f"a tuple of length {len(out)}" if isinstance(out, tuple) else type(out).__name__
-        raise TypeError(
-            f"{op}: with has_aux=True, `f` must return a pair (y, aux); got {got}"
-        )
+        raise TypeError(f"{op}: with has_aux=True, `f` must return a pair (y, aux); got {got}")
     return out
 
 
@@ -68,8 +68,8 @@ def output_shape(f: Any, x: jax.Array, has_aux: bool, *, op: str) -> tuple[int, 
     y, _ = split_aux(out, has_aux, op=op)
     if not hasattr(y, "shape"):
         raise TypeError(
-            f"{op}: `f` must return an array{' as the first element of (y, aux)' if has_aux else ''}; "
-            f"got {type(y).__name__}"
+            f"{op}: `f` must return an array"
+            f"{' as the first element of (y, aux)' if has_aux else ''}; got {type(y).__name__}"
         )
     return tuple(y.shape)
 

@@ -45,14 +45,25 @@ def _engine_reason(f, x, has_aux) -> str | None:
     return unsupported_reason(f, x)
 
 
-def plan_terms(operator: str, terms: Terms, f, x: jax.Array, has_aux: bool, method: str,
-               extra: dict[str, float] | None = None) -> _planner.Plan:
+def plan_terms(
+    operator: str,
+    terms: Terms,
+    f,
+    x: jax.Array,
+    has_aux: bool,
+    method: str,
+    extra: dict[str, float] | None = None,
+) -> _planner.Plan:
     """The planner's choice among the registered strategies (plus ``extra`` candidates)."""
     d = max(x.size, 1)
     candidates: dict[str, float] = dict(extra or {})
     notes: list[str] = []
     engine_names = [n for n, s in STRATEGIES.items() if s.needs_engine]
-    reason = _engine_reason(f, x, has_aux) if engine_names and method in ("auto", *engine_names) else None
+    reason = (
+        _engine_reason(f, x, has_aux)
+        if engine_names and method in ("auto", *engine_names)
+        else None
+    )
     for name, strat in STRATEGIES.items():
         if strat.needs_engine and reason is not None:
             continue

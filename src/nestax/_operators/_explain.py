@@ -10,8 +10,15 @@ from ._algebra import LinearOperator
 from ._apply import apply
 
 
-def explain(operator: Any, f: Callable[..., Any], x: Any, *, method: str = "auto",
-            has_aux: bool = False, **options: Any) -> Plan:
+def explain(
+    operator: Any,
+    f: Callable[..., Any],
+    x: Any,
+    *,
+    method: str = "auto",
+    has_aux: bool = False,
+    **options: Any,
+) -> Plan:
     """The planner's decision for ``operator`` applied to ``f`` at ``x``, in words.
 
     Nothing is differentiated: ``f`` is only traced for its output shape (and, for the Taylor

@@ -16,8 +16,7 @@ from ._common import check_callable, finish, point, size, with_aux, with_plan
 DERIVATIVE_METHODS = ("forward", "reverse")
 
 
-def derivative(f: Callable[..., Any], order: int = 1, method: str = "auto",
-               has_aux: bool = False):
+def derivative(f: Callable[..., Any], order: int = 1, method: str = "auto", has_aux: bool = False):
     r"""The ``order``-th derivative :math:`d^k f/dt^k` of a function of one scalar ``t``.
 
     Args:

@@ -16,6 +16,7 @@ costs ``1 + 2d`` forward-over-reverse; a ``k``-th order nested derivative costs 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -69,7 +70,7 @@ def batch_jacobian(fa: AuxFn, xs: jax.Array, mode: str) -> tuple[Any, Any]:
         return jac, aux
     y, pull, aux = jax.vjp(fa, xs, has_aux=True)
     m_shape = y.shape[1:]
-    m = int(jnp.prod(jnp.array(m_shape))) if m_shape else 1
+    m = math.prod(m_shape)
     eye = jnp.eye(m, dtype=y.dtype).reshape((m, 1, *m_shape))
     cotangents = jnp.broadcast_to(eye, (m, *y.shape))
     (jac,) = jax.vmap(pull)(cotangents)  # (m, B, d)
