@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 import jax
 
 from .. import _planner
+from .._custom_types import Array, Point, PointFunction
 from .._strategies import _nested
 from .._validate import as_array, check_method, check_rank, output_shape
 from ._algebra import LinearOperator, Terms
@@ -78,7 +79,9 @@ def run_terms(terms: Terms, f, x: jax.Array, has_aux: bool, method: str):
     return STRATEGIES[method].run(terms, f, x, has_aux)
 
 
-def apply(op: LinearOperator, f: Callable[..., Any], method: str = "auto", has_aux: bool = False):
+def apply(
+    op: LinearOperator, f: PointFunction, method: str = "auto", has_aux: bool = False
+) -> Callable[[Point], Array]:
     r"""Apply the linear operator ``op`` to the point function ``f``: :math:`x \mapsto (L f)(x)`.
 
     For vector-valued ``f`` the operator acts on each output component.

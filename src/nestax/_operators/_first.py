@@ -4,15 +4,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from .. import _planner
+from .._custom_types import Array, ArrayLike, Batch, Float, Point, PointFunction
 from .._strategies import _nested
 from .._validate import as_array, check_method, check_rank, check_scalar_output, output_shape
 from ._common import check_callable, finish, point, size, with_aux, with_plan
 
 
-def gradient(f: Callable[..., Any], method: str = "auto", has_aux: bool = False):
+def gradient(
+    f: PointFunction, method: str = "auto", has_aux: bool = False
+) -> Callable[[Point], Float[Array, " d"]]:
     r"""The gradient :math:`\nabla f(x)_i = \partial f/\partial x_i` of a scalar point function.
 
     Args:
@@ -45,7 +47,9 @@ def gradient(f: Callable[..., Any], method: str = "auto", has_aux: bool = False)
     return with_plan(grad_f, plan)
 
 
-def jacobian(f: Callable[..., Any], method: str = "auto", has_aux: bool = False):
+def jacobian(
+    f: PointFunction, method: str = "auto", has_aux: bool = False
+) -> Callable[[ArrayLike], Array]:
     r"""The Jacobian :math:`J_{o,i} = \partial f_o/\partial x_i`, shape ``y.shape + x.shape``.
 
     ``x`` may have any shape: with a function of a whole batch ``f: (B, d) -> (B, m)`` (a
@@ -79,7 +83,9 @@ def jacobian(f: Callable[..., Any], method: str = "auto", has_aux: bool = False)
     return with_plan(jac_f, plan)
 
 
-def batch_jacobian(f: Callable[..., Any], method: str = "auto", has_aux: bool = False):
+def batch_jacobian(
+    f: PointFunction, method: str = "auto", has_aux: bool = False
+) -> Callable[[Batch], Float[Array, "B *m d"]]:
     r"""Per-sample Jacobians of a point-wise batch function, shape ``(B, *m, d)``.
 
     :math:`J_{b,o,i} = \partial f(X)_{b,o} / \partial X_{b,i}` for ``f: (B, d) -> (B, *m)``
@@ -116,7 +122,9 @@ def batch_jacobian(f: Callable[..., Any], method: str = "auto", has_aux: bool = 
     return with_plan(bjac_f, plan)
 
 
-def divergence(f: Callable[..., Any], method: str = "auto", has_aux: bool = False):
+def divergence(
+    f: PointFunction, method: str = "auto", has_aux: bool = False
+) -> Callable[[Point], Float[Array, ""]]:
     r"""The divergence :math:`\nabla\cdot f(x) = \sum_i \partial f_i/\partial x_i` of a vector
     field ``f: R^d -> R^d``.
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
 
 from .. import _planner
+from .._custom_types import Array, Point, PointFunction, Scalar
 from .._strategies import _nested
 from .._validate import check_method
 from ._algebra import Partial, check_alpha
@@ -16,7 +16,9 @@ from ._common import check_callable, finish, point, size, with_aux, with_plan
 DERIVATIVE_METHODS = ("forward", "reverse")
 
 
-def derivative(f: Callable[..., Any], order: int = 1, method: str = "auto", has_aux: bool = False):
+def derivative(
+    f: PointFunction, order: int = 1, method: str = "auto", has_aux: bool = False
+) -> Callable[[Scalar], Array]:
     r"""The ``order``-th derivative :math:`d^k f/dt^k` of a function of one scalar ``t``.
 
     Args:
@@ -57,7 +59,9 @@ def derivative(f: Callable[..., Any], order: int = 1, method: str = "auto", has_
     return with_plan(deriv_f, plan)
 
 
-def partial(f: Callable[..., Any], alpha, method: str = "auto", has_aux: bool = False):
+def partial(
+    f: PointFunction, alpha: Sequence[int], method: str = "auto", has_aux: bool = False
+) -> Callable[[Point], Array]:
     r"""The mixed partial derivative :math:`\partial^\alpha f(x)` for a multi-index ``alpha``.
 
     :math:`\partial^\alpha = \partial_{x_1}^{\alpha_1}\cdots\partial_{x_d}^{\alpha_d}`, with one

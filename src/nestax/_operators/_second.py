@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from .. import _planner
+from .._custom_types import Array, Float, Point, PointFunction
 from .._strategies import _nested
 from .._validate import check_method, check_scalar_output
 from ._algebra import Laplacian
@@ -13,7 +13,9 @@ from ._apply import STRATEGIES, plan_terms, run_terms
 from ._common import check_callable, finish, point, size, with_aux, with_plan
 
 
-def hessian(f: Callable[..., Any], method: str = "auto", has_aux: bool = False):
+def hessian(
+    f: PointFunction, method: str = "auto", has_aux: bool = False
+) -> Callable[[Point], Float[Array, "d d"]]:
     r"""The Hessian :math:`H_{ij} = \partial^2 f/\partial x_i \partial x_j` of a scalar point
     function, shape ``(d, d)``.
 
@@ -47,7 +49,9 @@ def hessian(f: Callable[..., Any], method: str = "auto", has_aux: bool = False):
     return with_plan(hess_f, plan)
 
 
-def laplacian(f: Callable[..., Any], method: str = "auto", has_aux: bool = False):
+def laplacian(
+    f: PointFunction, method: str = "auto", has_aux: bool = False
+) -> Callable[[Point], Float[Array, "*m"]]:
     r"""The Laplacian :math:`\Delta f(x) = \sum_i \partial^2 f/\partial x_i^2`.
 
     For a vector-valued ``f`` it returns one Laplacian per output component (the output's
