@@ -11,43 +11,31 @@ parameters ``f`` closes over, and with each other. ``method="auto"`` picks the s
 -0.57910...
 """
 
-from ._operators._algebra import (
-    Biharmonic as Biharmonic,
-)
-from ._operators._algebra import (
-    Combination as Combination,
-)
-from ._operators._algebra import (
-    Laplacian as Laplacian,
-)
-from ._operators._algebra import (
-    LinearOperator as LinearOperator,
-)
-from ._operators._algebra import (
-    Partial as Partial,
-)
-from ._operators._apply import STRATEGIES as _STRATEGIES
+# ruff: noqa: I001  (grouped by layer, not alphabetically)
+from ._operators._algebra import Biharmonic as Biharmonic
+from ._operators._algebra import Combination as Combination
+from ._operators._algebra import Laplacian as Laplacian
+from ._operators._algebra import LinearOperator as LinearOperator
+from ._operators._algebra import Partial as Partial
 from ._operators._apply import apply as apply
 from ._operators._explain import explain as explain
-from ._operators._first import (
-    batch_jacobian as batch_jacobian,
-)
-from ._operators._first import (
-    divergence as divergence,
-)
-from ._operators._first import (
-    gradient as gradient,
-)
-from ._operators._first import (
-    jacobian as jacobian,
-)
+from ._operators._first import batch_jacobian as batch_jacobian
+from ._operators._first import divergence as divergence
+from ._operators._first import gradient as gradient
+from ._operators._first import jacobian as jacobian
 from ._operators._higher import derivative as derivative
 from ._operators._higher import partial as partial
 from ._operators._second import hessian as hessian
 from ._operators._second import laplacian as laplacian
-from ._planner import FIRST_ORDER as _FIRST
-from ._planner import SECOND_ORDER as _SECOND
 from ._planner import Plan as Plan
+from ._fit import EarlyStopping as EarlyStopping
+from ._fit import FitResult as FitResult
+from ._fit import NonFiniteLossError as NonFiniteLossError
+from ._fit import Stage as Stage
+from ._fit import fit as fit
+
+from ._operators._apply import STRATEGIES as _STRATEGIES
+from ._planner import FIRST_ORDER as _FIRST, SECOND_ORDER as _SECOND
 
 METHODS: tuple[str, ...] = (*_FIRST, *_SECOND, *_STRATEGIES)
 """Every strategy name an operator may accept (each operator lists the ones that apply to it)."""

@@ -1,0 +1,7 @@
+"""`nestax.fit`: optax stages, a jit-compiled step, per-term history, NaN guard, checkpoints."""
+
+from ._early_stopping import EarlyStopping as EarlyStopping
+from ._errors import NonFiniteLossError as NonFiniteLossError
+from ._loop import fit as fit
+from ._result import FitResult as FitResult
+from ._stages import Stage as Stage

@@ -1,0 +1,128 @@
+"""Checkpoints on disk: one ``.npz`` of arrays plus one small JSON file per saved step.
+
+A checkpoint of global step ``k`` holds everything the loop needs to go on exactly as if it
+had never stopped: the parameters ``θ_k`` (their array leaves), the optimizer state of the
+current stage, the stage index and the step inside it, the history of steps ``0..k-1`` and
+the PRNG key (each step's key is ``fold_in(key, k)``, so nothing else about randomness needs
+saving). Leaves are stored bit for bit (``np.savez``), and read back into the tree structure
+of a fresh ``params`` / ``optimizer.init``, whose shapes and dtypes they must match.
+
+Files are written under temporary names and renamed, the JSON last, so a run killed while
+saving leaves the previous checkpoint intact; the two newest are kept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+FORMAT = "nestax.fit/1"
+KEEP = 2
+_NAME = re.compile(r"^ckpt-(\d{9})\.json$")
+
+
+def _is_key(x: Any) -> bool:
+    return hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
+def _to_numpy(x: Any) -> np.ndarray:
+    return np.asarray(jax.random.key_data(x) if _is_key(x) else x)
+
+
+def _stem(step: int) -> str:
+    return f"ckpt-{step:09d}"
+
+
+def save(
+    directory: str | os.PathLike[str],
+    *,
+    meta: dict[str, Any],
+    params: Any,
+    opt_state: Any,
+    key: Any,
+    history: np.ndarray,
+) -> Path:
+    """Write the checkpoint of step ``meta["global_step"]``; return the JSON file's path."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    arrays: dict[str, np.ndarray] = {"history": np.asarray(history)}
+    p_leaves = jax.tree.leaves(params)
+    o_leaves = jax.tree.leaves(opt_state)
+    arrays |= {f"params_{i}": _to_numpy(x) for i, x in enumerate(p_leaves)}
+    arrays |= {f"opt_{i}": _to_numpy(x) for i, x in enumerate(o_leaves)}
+    if key is not None:
+        arrays["key"] = _to_numpy(key)
+    meta = dict(meta, format=FORMAT, n_params=len(p_leaves), n_opt=len(o_leaves))
+    stem = directory / _stem(meta["global_step"])
+    tmp = directory / f".{stem.name}.tmp"
+    with open(f"{tmp}.npz", "wb") as fh:
+        np.savez(fh, **arrays)
+    os.replace(f"{tmp}.npz", f"{stem}.npz")
+    Path(f"{tmp}.json").write_text(json.dumps(meta, indent=1))
+    os.replace(f"{tmp}.json", f"{stem}.json")
+    for old in _steps(directory)[:-KEEP]:
+        for ext in (".json", ".npz"):  # JSON first: a stray .npz is never read
+            (directory / f"{_stem(old)}{ext}").unlink(missing_ok=True)
+    return Path(f"{stem}.json")
+
+
+def _steps(directory: Path) -> list[int]:
+    if not directory.is_dir():
+        return []
+    found = (_NAME.match(p.name) for p in directory.iterdir())
+    return sorted(
+        int(m.group(1)) for m in found if m and (directory / f"{m.group(0)[:-5]}.npz").exists()
+    )
+
+
+def load_latest(
+    directory: str | os.PathLike[str],
+) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
+    """``(meta, arrays)`` of the newest checkpoint in ``directory``; ``None`` if none."""
+    directory = Path(directory)
+    steps = _steps(directory)
+    if not steps:
+        return None
+    stem = directory / _stem(steps[-1])
+    meta = json.loads(Path(f"{stem}.json").read_text())
+    if meta.get("format") != FORMAT:
+        raise ValueError(
+            f"fit: {stem}.json is not a nestax.fit checkpoint (format {meta.get('format')!r})"
+        )
+    with np.load(f"{stem}.npz") as data:
+        arrays = {name: data[name] for name in data.files}
+    return meta, arrays
+
+
+def restore(
+    template: Any, arrays: dict[str, np.ndarray], prefix: str, count: int, what: str
+) -> Any:
+    """Fill the leaves of ``template`` with ``arrays[f"{prefix}_{i}"]``, checking each one."""
+    leaves, treedef = jax.tree.flatten(template)
+    if len(leaves) != count:
+        raise ValueError(
+            f"fit(resume=True): the checkpoint's {what} has {count} array leaves; the current "
+            f"one has {len(leaves)}"
+        )
+    out = []
+    for i, leaf in enumerate(leaves):
+        saved = arrays[f"{prefix}_{i}"]
+        data_shape = jax.random.key_data(leaf).shape if _is_key(leaf) else jnp.shape(leaf)
+        data_dtype = jax.random.key_data(leaf).dtype if _is_key(leaf) else jnp.result_type(leaf)
+        if saved.shape != tuple(data_shape) or saved.dtype != data_dtype:
+            raise ValueError(
+                f"fit(resume=True): leaf {i} of the {what} is {saved.dtype}{list(saved.shape)} in "
+                f"the checkpoint but {data_dtype}{list(data_shape)} now"
+            )
+        if _is_key(leaf):
+            out.append(jax.random.wrap_key_data(saved, impl=jax.random.key_impl(leaf)))
+        else:
+            out.append(jnp.asarray(saved, dtype=data_dtype))
+    return jax.tree.unflatten(treedef, out)

@@ -1,0 +1,63 @@
+"""The run-time failure of a training loop: a loss term that stopped being finite."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss term became ``nan`` or ``inf`` during :func:`nestax.fit`.
+
+    Training stops at the first step ``k`` (counted from 0 across all stages) whose terms
+    ``L_i(θ_k)`` are not all finite, and the error says which term, at which step and in which
+    stage. The parameters ``θ_{k-1}`` — the last ones whose loss was finite, or the initial
+    parameters when step 0 already failed — travel with the error, as does the history of the
+    finite steps, so a script can inspect or save them.
+
+    Attributes:
+        term: name of the first non-finite term (``"total"`` when only the sum overflowed).
+        value: its value (``nan``, ``inf`` or ``-inf``).
+        step: global step index ``k``.
+        stage: index of the stage in ``stages``; ``stage_name`` and ``stage_step`` (the step
+            inside that stage) say the same in words.
+        params: the last parameters with a finite loss.
+        history: ``dict`` term -> ``np.ndarray`` of the ``k`` finite steps before the failure.
+
+    Example:
+        >>> import jax.numpy as jnp, nestax as nx
+        >>> loss = lambda p: {"fit": jnp.sum((p - 3.0) ** 2), "log": jnp.log(2.0 - p[0])}
+        >>> try:  # the first step jumps to p[0] = 3.5, where log(2 - p[0]) is nan
+        ...     nx.fit(loss, jnp.ones(2), [nx.Stage("sgd", 10, learning_rate=0.5)], progress=False)
+        ... except nx.NonFiniteLossError as err:
+        ...     print(err.term, err.step)
+        log 1
+    """
+
+    def __init__(
+        self,
+        *,
+        term: str,
+        value: float,
+        step: int,
+        stage: int,
+        stage_name: str,
+        stage_step: int,
+        params: Any,
+        history: dict[str, np.ndarray],
+    ) -> None:
+        self.term = term
+        self.value = value
+        self.step = step
+        self.stage = stage
+        self.stage_name = stage_name
+        self.stage_step = stage_step
+        self.params = params
+        self.history = history
+        where = "the initial parameters" if step == 0 else f"the parameters of step {step - 1}"
+        super().__init__(
+            f"fit: loss term {term!r} became {value} at step {step} (stage {stage}, "
+            f"{stage_name!r}, its step {stage_step}); training stopped. The last parameters "
+            f"with a finite loss ({where}) are in `.params`, the finite history in `.history`."
+        )

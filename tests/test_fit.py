@@ -1,0 +1,309 @@
+"""`nestax.fit` against independent references: closed forms, hand-written optax loops,
+terms recomputed at recorded parameters, and an uninterrupted run for checkpoint/resume."""
+
+from __future__ import annotations
+
+import gc
+import os
+import signal
+import weakref
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from nestax._fit import EarlyStopping, FitResult, NonFiniteLossError, Stage, fit
+
+from ._helpers import assert_close
+
+RNG = np.random.default_rng(0)
+M = jnp.asarray(RNG.normal(size=(6, 4)))
+Y = jnp.asarray(RNG.normal(size=6))
+LAM = 0.1
+
+
+def ridge(p):
+    """Two named terms of a ridge regression in a dict of parameters."""
+    return {"data": 0.5 * jnp.sum((M @ p["w"] - Y) ** 2), "reg": 0.5 * LAM * jnp.sum(p["w"] ** 2)}
+
+
+def rosenbrock(p):
+    return (1.0 - p[0]) ** 2 + 100.0 * (p[1] - p[0] ** 2) ** 2
+
+
+def leaves_equal(a, b):
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_adam_on_quadratic_reaches_closed_form_minimum():
+    w_star = np.linalg.solve(M.T @ M + LAM * np.eye(4), M.T @ Y)
+    schedule = optax.exponential_decay(0.05, 1000, 1e-3)
+    start = {"w": jnp.zeros(4)}
+    result = fit(ridge, start, [Stage("adam", 1000, learning_rate=schedule)], progress=False)
+    assert not start["w"].is_deleted()  # the step donates its own copy, never the caller's
+    assert isinstance(result, FitResult)
+    assert result.stopped == "completed" and result.steps == 1000
+    # Adam with a decayed rate ends within ~1e-12 of the minimiser; 1e-9 leaves a margin.
+    assert_close(result.params["w"], w_star, rtol=0, atol=1e-9)
+    assert set(result.history) == {"data", "reg", "total"}
+    assert result.history["total"][-1] < result.history["total"][0]
+
+
+def test_lbfgs_on_rosenbrock_reaches_one_one():
+    result = fit(rosenbrock, jnp.array([-1.2, 1.0]), [Stage("lbfgs", 100)], progress=False)
+    assert_close(result.params, [1.0, 1.0], rtol=0, atol=1e-6)
+    assert result.history["total"].shape == (100,) and list(result.history) == ["total"]
+
+
+def test_stages_run_in_order_against_hand_written_optax():
+    custom = optax.chain(optax.clip_by_global_norm(0.5), optax.sgd(0.05, momentum=0.9))
+    stages = [Stage("adam", 30, learning_rate=0.02), Stage(custom, 20)]
+    result = fit(ridge, {"w": jnp.zeros(4)}, stages, progress=False)
+    assert result.steps == 50 and result.stage_steps == (30, 20)
+    assert all(len(v) == 30 + 20 for v in result.history.values())
+
+    total = lambda p: sum(ridge(p).values())  # noqa: E731
+    p, expected = {"w": jnp.zeros(4)}, []
+    for tx, n in ((optax.adam(0.02), 30), (custom, 20)):  # fresh state per stage
+
+        @jax.jit
+        def step(p, state, tx=tx):
+            value, grad = jax.value_and_grad(total)(p)
+            updates, state = tx.update(grad, state, p)
+            return optax.apply_updates(p, updates), state, value
+
+        state = tx.init(p)
+        for _ in range(n):
+            p, state, value = step(p, state)
+            expected.append(value)
+    assert_close(result.params["w"], p["w"])
+    assert_close(result.history["total"], expected)
+
+
+def test_history_matches_terms_recomputed_at_recorded_params():
+    """Every recorded row equals loss(θ_k, fold_in(key, k)) at the θ_k the callback saw."""
+    key = jax.random.key(3)
+    x_all = jnp.linspace(-1.0, 1.0, 64)
+
+    def loss(p, k):  # resamples 8 of 64 points every step
+        x = jax.random.choice(k, x_all, (8,), replace=False)
+        return {"fit": jnp.mean((p[0] * x + p[1] - jnp.sin(x)) ** 2), "reg": 1e-3 * p @ p}
+
+    seen = {}
+    stages = [Stage("adam", 12, learning_rate=0.1), Stage("lbfgs", 6)]
+    result = fit(loss, jnp.zeros(2), stages, key=key, every=5, progress=False,
+                 callback=lambda k, p, terms: seen.update({k: (p, terms)}))  # fmt: skip
+    assert sorted(seen) == [0, 5, 10, 15]  # 15 is inside the L-BFGS stage
+    for k, (p, terms) in seen.items():
+        ref = loss(p, jax.random.fold_in(key, k))
+        for name in ("fit", "reg"):
+            assert_close(result.history[name][k], ref[name])
+            assert_close(terms[name], ref[name])
+        assert_close(result.history["total"][k], ref["fit"] + ref["reg"])
+
+
+def test_history_in_lbfgs_stage_matches_recomputed_terms():
+    """The L-BFGS step reuses the value its line search stored; the terms are still exact."""
+    seen = {}
+    fit(lambda p: {"rosen": rosenbrock(p), "pull": 1e-3 * jnp.sum(p**2)}, jnp.array([-1.2, 1.0]),
+        [Stage("lbfgs", 9)], every=4, progress=False,
+        callback=lambda k, p, terms: seen.update({k: (p, terms)}))  # fmt: skip
+    assert sorted(seen) == [0, 4, 8]
+    for p, terms in seen.values():
+        assert_close(terms["rosen"], rosenbrock(p))
+        assert_close(terms["total"], rosenbrock(p) + 1e-3 * jnp.sum(p**2))
+
+
+def _barrier(p):
+    """sgd at rate 0.1 on L = p gives p_k = 1 - 0.1 k; sqrt(p - 0.25) is nan from k = 8 on."""
+    return {"linear": p[0], "barrier": jnp.sqrt(jax.lax.stop_gradient(p[0]) - 0.25)}
+
+
+def test_nan_guard_names_term_step_and_stage():
+    stages = [Stage("sgd", 5, learning_rate=0.1), Stage("sgd", 20, learning_rate=0.1)]
+    with pytest.raises(NonFiniteLossError) as info:
+        fit(_barrier, jnp.ones(1), stages, every=10, progress=False)
+    err = info.value
+    assert (err.term, err.step, err.stage, err.stage_step) == ("barrier", 8, 1, 3)
+    assert "'barrier'" in str(err) and "step 8" in str(err) and "stage 1" in str(err)
+    assert_close(err.params, [1.0 - 7 * 0.1])  # θ_7, the last with a finite loss
+    assert len(err.history["total"]) == 8 and np.isfinite(err.history["barrier"]).all()
+
+
+# A small equinox MLP fitted to noisy samples of sin (fresh noise every step through the key).
+# One loss and one list of stages for the module: `fit` caches a compiled step per loss and
+# stage, so the runs below compile Adam's step and L-BFGS's step once in all.
+MODEL = eqx.nn.MLP(1, 1, 8, 1, activation=jnp.tanh, key=jax.random.key(0))
+X = jnp.linspace(-2.0, 2.0, 16)[:, None]
+MLP_STAGES = [Stage("adam", 25, learning_rate=1e-2), Stage("lbfgs", 10)]
+KEY = jax.random.key(7)
+
+
+def mlp_loss(m, k):
+    noise = 1e-2 * jax.random.normal(k, X.shape)
+    weights = jax.tree.leaves(eqx.filter(m, eqx.is_inexact_array))
+    return {
+        "data": jnp.mean((jax.vmap(m)(X) - jnp.sin(X) - noise) ** 2),
+        "weights": 1e-4 * sum(jnp.sum(w**2) for w in weights),
+    }
+
+
+@pytest.fixture(scope="module")
+def uninterrupted():
+    return fit(mlp_loss, MODEL, MLP_STAGES, key=KEY, progress=False)
+
+
+@pytest.mark.parametrize("how", ["keyboard_interrupt", "sigterm", "sigint", "crash"])
+def test_interrupt_then_resume_equals_uninterrupted(tmp_path, how, uninterrupted):
+    loss, model, stages, key, ref = mlp_loss, MODEL, MLP_STAGES, KEY, uninterrupted
+    assert ref.steps == 35
+
+    stop_at = {"keyboard_interrupt": 10, "sigterm": 30, "sigint": 0, "crash": 27}[how]
+
+    def callback(k, params, terms):
+        if k == stop_at:
+            if how == "keyboard_interrupt":
+                raise KeyboardInterrupt
+            if how in ("sigterm", "sigint"):  # what `kill` and Ctrl-C send
+                os.kill(os.getpid(), getattr(signal, how.upper()))
+            if how == "crash":  # no save on a crash: resume from the periodic one at step 21
+                raise RuntimeError("boom")
+
+    handlers = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    kwargs = dict(key=key, checkpoint_dir=tmp_path, progress=False)
+    if how == "crash":
+        with pytest.raises(RuntimeError, match="boom"):
+            fit(loss, model, stages, callback=callback, every=3, checkpoint_every=7, **kwargs)
+    else:
+        first = fit(loss, model, stages, callback=callback, every=5, checkpoint_every=7, **kwargs)
+        assert first.stopped == "interrupted" and first.steps == stop_at + 1
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == handlers
+
+    resumed = fit(loss, model, stages, resume=True, **kwargs)
+    assert resumed.stopped == "completed" and resumed.steps == 35
+    leaves_equal(eqx.filter(resumed.params, eqx.is_inexact_array),
+                 eqx.filter(ref.params, eqx.is_inexact_array))  # fmt: skip
+    for name in ref.history:
+        np.testing.assert_array_equal(resumed.history[name], ref.history[name])
+    # Resuming a finished run returns at once with the same parameters.
+    again = fit(loss, model, stages, resume=True, **kwargs)
+    assert again.stopped == "completed"
+    leaves_equal(eqx.filter(again.params, eqx.is_inexact_array),
+                 eqx.filter(ref.params, eqx.is_inexact_array))  # fmt: skip
+
+
+def test_without_jit_same_result_and_raw_prng_key():
+    key = jax.random.PRNGKey(0)  # a raw uint32 key works like a typed one
+
+    def loss(p, k):
+        return {"ridge": sum(ridge(p).values()), "shift": 1e-2 * jax.random.normal(k) * p["w"][0]}
+
+    stages = [Stage("adam", 6, learning_rate=0.1), Stage("sgd", 3)]  # eager L-BFGS is slow
+    jitted = fit(loss, {"w": jnp.zeros(4)}, stages, key=key, progress=False)
+    eager = fit(loss, {"w": jnp.zeros(4)}, stages, key=key, progress=False, jit=False)
+    assert_close(eager.params["w"], jitted.params["w"])
+    assert_close(eager.history["total"], jitted.history["total"])
+
+
+def test_callback_returning_true_stops_early():
+    result = fit(ridge, {"w": jnp.zeros(4)}, [Stage("adam", 100), Stage("lbfgs", 10)], every=10,
+                 callback=lambda k, p, terms: k >= 20, progress=False)  # fmt: skip
+    assert result.stopped == "early_stopping"
+    assert result.steps == 21 and result.stage_steps == (21, 0)
+    assert len(result.history["total"]) == 21
+
+
+def test_early_stopping_rule_on_a_plateau():
+    rule = EarlyStopping(patience=5, min_delta=1e-3)
+    # The total drops by 0.1 per step until the clip at p = 2 holds it flat.
+    loss = lambda p: jnp.maximum(p[0], 2.0)  # noqa: E731
+    result = fit(loss, jnp.array([3.0]), [Stage("sgd", 100, learning_rate=0.1)], every=1,
+                 early_stopping=rule, progress=False)  # fmt: skip
+    fired = EarlyStopping(patience=5, min_delta=1e-3).first_stop(result.history["total"])
+    assert result.stopped == "early_stopping" and fired is not None
+    assert result.steps == fired + 1 and 12 <= result.steps <= 20
+
+
+def test_compiled_steps_are_reused_and_freed_with_the_loss():
+    from nestax._fit import _step
+
+    loss = lambda p: jnp.sum((p - 2.0) ** 2)  # noqa: E731
+    stage = Stage("sgd", 3, learning_rate=0.1)
+    first = fit(loss, jnp.ones(2), stage, progress=False)
+    second = fit(loss, jnp.ones(2), stage, progress=False)
+    assert len(_step._CACHE[loss]) == 1  # one compiled step served both runs
+    leaves_equal(first.params, second.params)
+    ref = weakref.ref(loss)
+    del loss
+    gc.collect()
+    assert ref() is None  # the cache does not keep the loss (or what it closes over) alive
+
+
+def _scalar(p):
+    return jnp.sum(p**2)
+
+
+@pytest.mark.parametrize(
+    "call, error, words",
+    [
+        (lambda: Stage("adagrad", 10), ValueError, "unknown optimizer 'adagrad'"),
+        (lambda: Stage("adam", 0), ValueError, "`steps`"),
+        (lambda: Stage("adam", 2.5), ValueError, "`steps`"),
+        (lambda: Stage("adam", 10, learning_rate=-1.0), ValueError, "`learning_rate`"),
+        (lambda: Stage(optax.sgd(0.1), 10, learning_rate=0.1), ValueError, "`learning_rate`"),
+        (lambda: Stage("adam", 10, bogus=1), TypeError, "bad option"),
+        (lambda: fit(lambda p: p**2, jnp.ones(3), Stage("adam", 2)), ValueError, "shape (3,)"),
+        (
+            lambda: fit(lambda p: {"a": _scalar(p), "b": p}, jnp.ones(3), Stage("adam", 2)),
+            ValueError,
+            "term 'b' has shape (3,)",
+        ),
+        (
+            lambda: fit(lambda p: {"total": _scalar(p)}, jnp.ones(3), Stage("adam", 2)),
+            ValueError,
+            "'total'",
+        ),
+        (lambda: fit(lambda p: jnp.sum(p > 0), jnp.ones(3), Stage("adam", 2)), TypeError, "dtype"),
+        (lambda: fit(_scalar, {"n": jnp.arange(3)}, Stage("adam", 2)), ValueError, "`params`"),
+        (lambda: fit(_scalar, jnp.ones(3), ["adam"]), TypeError, "`stages`"),
+        (lambda: fit(_scalar, jnp.ones(3), []), TypeError, "`stages`"),
+        (lambda: fit(_scalar, jnp.ones(3), Stage("adam", 2), every=0), ValueError, "`every`"),
+        (
+            lambda: fit(_scalar, jnp.ones(3), Stage("adam", 2), checkpoint_every=5),
+            ValueError,
+            "`checkpoint_dir`",
+        ),
+        (
+            lambda: fit(_scalar, jnp.ones(3), Stage("adam", 2), resume=True),
+            ValueError,
+            "`checkpoint_dir`",
+        ),
+        (lambda: fit(_scalar, jnp.ones(3), Stage("adam", 2), key=3), TypeError, "`key`"),
+        (
+            lambda: fit(_scalar, jnp.ones(3), Stage("adam", 2), key=jax.random.key(0)),
+            TypeError,
+            "loss(params, key)",
+        ),
+        (
+            lambda: fit(_scalar, jnp.ones(3), Stage("adam", 2), early_stopping=5),
+            TypeError,
+            "`early_stopping`",
+        ),
+    ],
+)
+def test_bad_input_errors_name_the_argument(call, error, words):
+    with pytest.raises(error) as info:
+        call()
+    assert words in str(info.value)
+
+
+def test_resume_rejects_a_different_problem(tmp_path):
+    fit(_scalar, jnp.ones(3), Stage("adam", 4), checkpoint_dir=tmp_path, progress=False)
+    with pytest.raises(ValueError, match="`stages`"):
+        fit(_scalar, jnp.ones(3), Stage("adam", 5), checkpoint_dir=tmp_path, resume=True)
+    with pytest.raises(ValueError, match="leaf 0 of the parameters"):
+        fit(_scalar, jnp.ones(2), Stage("adam", 4), checkpoint_dir=tmp_path, resume=True)
