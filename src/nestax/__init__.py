@@ -28,6 +28,9 @@ from ._operators._higher import partial as partial
 from ._operators._second import hessian as hessian
 from ._operators._second import laplacian as laplacian
 from ._planner import Plan as Plan
+from ._check import GradientCheckError as GradientCheckError
+from ._check import GradientCheckReport as GradientCheckReport
+from ._check import check_gradients as check_gradients
 from ._fit import EarlyStopping as EarlyStopping
 from ._fit import FitResult as FitResult
 from ._fit import NonFiniteLossError as NonFiniteLossError

@@ -1,0 +1,79 @@
+"""Benchmark suites, run by ``nestax bench <suite>``.
+
+The registry is open: a later suite is one :func:`register` call naming a module that provides
+``cases() -> list[Case]`` (see ``_harness.py``) and optionally ``SETTINGS`` (a dict recorded in
+the report). Modules are imported only when run.
+
+Example:
+    >>> from nestax.benchmarks import SUITES
+    >>> "seeds" in SUITES
+    True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import os
+from typing import Any
+
+__all__ = ["SUITES", "Suite", "get", "register", "run"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Suite:
+    """A registered suite: its CLI name, module, and a one-line summary."""
+
+    name: str
+    module: str
+    summary: str
+
+
+SUITES: dict[str, Suite] = {}
+
+
+def register(name: str, module: str, summary: str) -> Suite:
+    """Add a suite to the registry (``module`` is imported lazily, by dotted name)."""
+    if name in SUITES:
+        raise ValueError(f"register: a suite named {name!r} is already registered")
+    SUITES[name] = Suite(name, module, summary)
+    return SUITES[name]
+
+
+def get(name: str) -> Suite:
+    """The registered suite ``name``, or a ``ValueError`` that lists the valid names."""
+    try:
+        return SUITES[name]
+    except KeyError:
+        valid = ", ".join(sorted(SUITES))
+        raise ValueError(f"unknown benchmark suite {name!r}; expected one of: {valid}") from None
+
+
+def run(
+    name: str,
+    *,
+    out_dir: str | os.PathLike = "benchmarks/results",
+    repeats: int = 15,
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """Run suite ``name``; writes ``<out_dir>/<name>.json`` and ``.md`` and returns the report."""
+    from ._harness import run_cases
+
+    suite = get(name)
+    module = importlib.import_module(suite.module)
+    return run_cases(
+        name,
+        module.cases(),
+        repeats=repeats,
+        out_dir=out_dir,
+        settings=getattr(module, "SETTINGS", None),
+        **kwargs,
+    )
+
+
+register(
+    "seeds",
+    "nestax.benchmarks.seeds",
+    "gradient step of seed-cos, seed-batchnorm (vs hand-written JAX, PyTorch) and seed-ude "
+    "(vs hand-written diffrax)",
+)

@@ -1,0 +1,69 @@
+"""Runnable examples, one module each, run by ``nestax run <name>``.
+
+The registry is open: a later example is one :func:`register` call (here, or in the module
+that defines it). An example module provides ``NAME``, ``SUMMARY``, ``DEFAULT_ITERS`` and
+``run(iters, out_dir, seed, progress) -> dict`` (the metrics it wrote to ``metrics.json``).
+Modules are imported only when run, so ``nestax --help`` stays fast.
+
+Example:
+    >>> from nestax.examples import EXAMPLES
+    >>> sorted(EXAMPLES)[:3]
+    ['seed-batchnorm', 'seed-cos', 'seed-ude']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from types import ModuleType
+
+__all__ = ["EXAMPLES", "Example", "get", "register"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Example:
+    """A registered example: its CLI name, the module that runs it, and a one-line summary."""
+
+    name: str
+    module: str
+    summary: str
+
+    def load(self) -> ModuleType:
+        return importlib.import_module(self.module)
+
+
+EXAMPLES: dict[str, Example] = {}
+
+
+def register(name: str, module: str, summary: str) -> Example:
+    """Add an example to the registry (``module`` is imported lazily, by dotted name)."""
+    if name in EXAMPLES:
+        raise ValueError(f"register: an example named {name!r} is already registered")
+    EXAMPLES[name] = Example(name, module, summary)
+    return EXAMPLES[name]
+
+
+def get(name: str) -> Example:
+    """The registered example ``name``, or a ``ValueError`` that lists the valid names."""
+    try:
+        return EXAMPLES[name]
+    except KeyError:
+        valid = ", ".join(sorted(EXAMPLES))
+        raise ValueError(f"unknown example {name!r}; expected one of: {valid}") from None
+
+
+register(
+    "seed-batchnorm",
+    "nestax.examples.seed_batchnorm",
+    "Dense→BatchNorm→Dense; loss Σ(ŷ−y)² + ‖∂ŷ/∂x‖² with the full batch Jacobian (Lux manual)",
+)
+register(
+    "seed-cos",
+    "nestax.examples.seed_cos",
+    "tanh net 1→12→12→12→1; loss Σ(d/dt Σ N(t)² − cos t)² on 16 points (Lux manual)",
+)
+register(
+    "seed-ude",
+    "nestax.examples.seed_ude",
+    "Lotka–Volterra UDE with a Σ‖∂U₁/∂(x,1)‖² penalty, solved with diffrax (Discourse seed)",
+)

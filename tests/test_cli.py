@@ -1,0 +1,109 @@
+"""The ``nestax`` command and the benchmark harness behind ``nestax bench``."""
+
+import json
+import math
+import sys
+import types
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+from nestax import benchmarks
+from nestax._cli import main
+from nestax.benchmarks._harness import Case, Contender, run_cases
+
+
+def test_run_seed_cos_writes_metrics_and_plots(tmp_path, capsys):
+    out = tmp_path / "cos"
+    assert main(["run", "seed-cos", "--iters", "5", "--out", str(out), "--no-progress"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in (
+        "final_loss",
+        "iterations",
+        "seconds_per_iteration",
+        "wall_seconds",
+        "gradient_check_max_rel_error",
+    ):
+        assert key in metrics and math.isfinite(metrics[key]), key
+    assert metrics["iterations"] == 5
+    assert metrics["gradient_check_ok"] and metrics["gradient_check_max_rel_error"] <= 1e-6
+    assert metrics["final_loss"] < metrics["initial_loss"]
+    assert (out / "loss.png").stat().st_size > 0 and (out / "fit.png").stat().st_size > 0
+    printed = capsys.readouterr().out
+    assert "seed-cos" in printed and "metrics.json" in printed
+
+
+def test_help_lists_examples_and_suites(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for name in ("seed-batchnorm", "seed-cos", "seed-ude", "seeds"):
+        assert name in text
+    assert main(["list"]) == 0
+    assert "seed-ude" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["run", "seed-nope"], "unknown example 'seed-nope'; expected one of: seed-batchnorm"),
+        (["bench", "nope"], "unknown benchmark suite 'nope'; expected one of: seeds"),
+        (["run", "seed-cos", "--iters", "0"], "--iters must be >= 1; got 0"),
+        (["bench", "seeds", "--repeats", "0"], "--repeats must be >= 1; got 0"),
+    ],
+)
+def test_bad_names_and_counts_are_reported(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def _tiny_cases():
+    x = jnp.linspace(0.0, 1.0, 64)
+    fast = jax.jit(lambda x: jnp.sin(x))
+    slow = jax.jit(lambda x: jnp.sum(jnp.sin(jnp.outer(x, x)) @ jnp.outer(x, x)))
+
+    def broken():
+        raise RuntimeError("boom")
+
+    return [
+        Case(
+            "tiny",
+            "a sine, three ways",
+            [
+                Contender("nestax", lambda: lambda: fast(x)),
+                Contender("slower peer", lambda: lambda: slow(x)),
+                Contender("absent peer", lambda: None, requires=("no_such_module_xyz",)),
+                Contender("broken peer", broken),
+            ],
+        )
+    ]
+
+
+def test_harness_writes_json_and_table(tmp_path):
+    report = run_cases("tiny", _tiny_cases(), repeats=3, sample_s=0.002, out_dir=tmp_path)
+    rows = {row["name"]: row for row in report["cases"][0]["results"]}
+    assert rows["nestax"]["status"] == "ok" and rows["nestax"]["ratio_reference_over_this"] == 1
+    assert len(rows["slower peer"]["samples"]) == 3
+    assert rows["slower peer"]["median_s"] > 0 and rows["slower peer"]["iqr_s"] >= 0
+    assert rows["absent peer"]["status"] == "skipped"
+    assert "not installed: no_such_module_xyz" in rows["absent peer"]["note"]
+    assert rows["broken peer"]["status"] == "failed" and "boom" in rows["broken peer"]["note"]
+    assert json.loads((tmp_path / "tiny.json").read_text())["suite"] == "tiny"
+    table = (tmp_path / "tiny.md").read_text()
+    assert "| tiny | slower peer |" in table and "skipped: not installed" in table
+
+
+def test_bench_command_runs_a_registered_suite(tmp_path, monkeypatch, capsys):
+    module = types.ModuleType("nestax_test_tiny_suite")
+    module.cases = _tiny_cases
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    monkeypatch.setitem(
+        benchmarks.SUITES, "tiny", benchmarks.Suite("tiny", module.__name__, "test suite")
+    )
+    assert main(["bench", "tiny", "--out", str(tmp_path), "--repeats", "2"]) == 0
+    assert (tmp_path / "tiny.json").exists() and (tmp_path / "tiny.md").exists()
+    assert "| tiny | nestax |" in capsys.readouterr().out
