@@ -46,10 +46,19 @@ SETTINGS = {
 
 
 def _jax_step(loss: Callable[[Any], jax.Array], params: Any) -> Callable[[], Any]:
-    """``jax.jit(jax.value_and_grad(loss))`` over the inexact arrays of ``params``."""
+    """``jax.jit(jax.value_and_grad(loss))`` over the inexact arrays of ``params``.
+
+    The arrays travel as a flat list, as ``nestax.fit`` passes them: flattening an equinox
+    module on every call costs about 15 µs here, a third of seed-cos's whole step.
+    """
     dynamic, static = eqx.partition(params, eqx.is_inexact_array)
-    step = jax.jit(jax.value_and_grad(lambda d: loss(eqx.combine(d, static))))
-    return lambda: step(dynamic)
+    leaves, treedef = jax.tree.flatten(dynamic)
+
+    def flat_loss(flat):
+        return loss(eqx.combine(jax.tree.unflatten(treedef, flat), static))
+
+    step = jax.jit(jax.value_and_grad(flat_loss))
+    return lambda: step(leaves)
 
 
 def _torch():
