@@ -9,8 +9,6 @@ reference.
 
 from __future__ import annotations
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import pytest
@@ -97,7 +95,7 @@ def _cases():
                 "point",
             )
         )
-    for m in ("forward", "reverse", "auto"):
+    for m in ("forward", "reverse", "taylor", "collapsed", "auto"):
         for k in (1, 3) if m == "reverse" else (1, 2, 4):
             cases.append(
                 (
@@ -110,7 +108,7 @@ def _cases():
                     "time",
                 )
             )
-    for m in ("nested", "auto"):
+    for m in ("nested", "taylor", "collapsed", "auto"):
         for alpha in ((1, 0, 0), (0, 2, 0), (1, 1, 0), (2, 0, 1), (1, 1, 1), (0, 3, 1)):
             cases.append(
                 (
@@ -168,24 +166,32 @@ def _inputs(kind, xs):
     return {"point": xs, "time": xs[:, 0], "batch": xs}[kind]
 
 
+def _values_and_grads(build, params, inputs, make, kind, which):
+    """One compile: the operator's values at the inputs and the gradient of their squared sum
+    with respect to the parameters (``which`` 0 = nestax, 1 = the reference)."""
+    mapped = (lambda g: g) if kind == "batch" else jax.vmap
+
+    def loss(p):
+        values = mapped(make(*build(p))[which])(inputs)
+        return jnp.sum(values**2), values
+
+    (_, values), grads = jax.jit(jax.value_and_grad(loss, has_aux=True))(params)
+    return values, grads
+
+
+_REFERENCES: dict[str, tuple] = {}  # the reference of an operator is shared by its methods
+
+
 @pytest.mark.parametrize("name,method,make,kind", CASES, ids=[f"{c[0]}-{c[1]}" for c in CASES])
 def test_operator_matches_reference(nets, name, method, make, kind):
     build, params, xs = nets
     inputs = _inputs(kind, xs)
-    mapped = (lambda g: g) if kind == "batch" else jax.vmap
-
-    def values(p, which):
-        op, ref = make(*build(p))
-        return mapped(op if which == 0 else ref)(inputs)
-
-    got = jax.jit(functools.partial(values, which=0))(params)
-    want = values(params, 1)
+    got, g_got = _values_and_grads(build, params, inputs, make, kind, 0)
+    if name not in _REFERENCES:
+        _REFERENCES[name] = _values_and_grads(build, params, inputs, make, kind, 1)
+    want, g_want = _REFERENCES[name]
     assert got.shape == want.shape
     assert_close(got, want, rtol=1e-9, atol=1e-11)
-
-    loss = lambda p, which: jnp.sum(values(p, which) ** 2)
-    g_got = jax.jit(jax.grad(functools.partial(loss, which=0)))(params)
-    g_want = jax.grad(functools.partial(loss, which=1))(params)
     for a, b in zip(jax.tree.leaves(g_got), jax.tree.leaves(g_want), strict=True):
         assert_close(a, b, rtol=1e-9, atol=1e-11)
 
@@ -298,6 +304,22 @@ def test_explain_choices_follow_shapes():
     assert plan.method == "reverse-over-reverse" and "explicitly" in str(plan)
     assert nx.explain(nx.derivative, jnp.sin, 0.5, order=3).method in nx.METHODS
     assert nx.explain(nx.Laplacian(), scalar, jnp.ones(4)).method in nx.METHODS
+
+
+def test_auto_falls_back_to_nested_where_the_engine_has_no_rule():
+    x = jnp.array([0.3, -0.2])
+
+    def u(x):  # lax.cond depends on the input: no Taylor rule, reverse mode works
+        return jax.lax.cond(x[0] > 0, lambda z: jnp.sin(z).sum() * z[1], lambda z: z.sum(), x)
+
+    plan = nx.explain(nx.laplacian, u, x)
+    assert plan.method not in ("taylor", "collapsed")
+    assert "cond" in str(plan) and "falling back" in str(plan)
+    assert_close(nx.laplacian(u)(x), jnp.trace(_nest(u, 2)(x)))
+    with pytest.raises(NotImplementedError, match="cond"):
+        nx.laplacian(u, method="collapsed")(x)
+    with pytest.raises(NotImplementedError, match="cond"):
+        nx.apply(nx.Biharmonic(), u, method="taylor")(x)
 
 
 # ----------------------------------------------------------------------- bad input

@@ -16,6 +16,9 @@ import jax
 from .. import _planner
 from .._custom_types import Array, Point, PointFunction
 from .._strategies import _nested
+from .._strategies._collapsed import apply_collapsed, cost_collapsed
+from .._strategies._taylor import apply_taylor, cost_taylor
+from .._taylor import UnsupportedPrimitiveError, unsupported_reason
 from .._validate import as_array, check_method, check_rank, output_shape
 from ._algebra import LinearOperator, Terms
 from ._common import POINT_HINT, check_callable, finish, with_aux, with_plan
@@ -34,16 +37,26 @@ def _run_nested(terms, f, x, has_aux):
     return _nested.apply_nested(terms, with_aux(f, has_aux, "apply"), x)
 
 
+def _with_aux_pair(apply_fn):
+    """Adapt a Taylor strategy (value, or (value, aux) with has_aux) to ``(value, aux)``."""
+
+    def run(terms, f, x, has_aux):
+        out = apply_fn(terms, f, x, has_aux=has_aux)
+        return out if has_aux else (out, None)
+
+    return run
+
+
 STRATEGIES: dict[str, Strategy] = {
     "nested": Strategy(_run_nested, _planner.nested_linear_cost, False),
+    "taylor": Strategy(_with_aux_pair(apply_taylor), cost_taylor, True),
+    "collapsed": Strategy(_with_aux_pair(apply_collapsed), cost_collapsed, True),
 }
 
 
-def _engine_reason(f, x, has_aux) -> str | None:
-    """Why the Taylor engine cannot run ``f`` at ``x`` (``None`` if it can)."""
-    from .._taylor import unsupported_reason
-
-    return unsupported_reason(f, x)
+def _engine_reason(f, x, order: int) -> str | None:
+    """Why the Taylor engine cannot run ``f`` at ``x`` to ``order`` (``None`` if it can)."""
+    return unsupported_reason(f, x, order=order)
 
 
 def plan_terms(
@@ -60,11 +73,11 @@ def plan_terms(
     candidates: dict[str, float] = dict(extra or {})
     notes: list[str] = []
     engine_names = [n for n, s in STRATEGIES.items() if s.needs_engine]
-    reason = (
-        _engine_reason(f, x, has_aux)
-        if engine_names and method in ("auto", *engine_names)
-        else None
-    )
+    reason = None
+    if method in ("auto", *engine_names):
+        reason = _engine_reason(f, x, max((sum(a) for a in terms), default=1) or 1)
+    if reason is not None and method in engine_names:
+        raise UnsupportedPrimitiveError(f"{operator}: method={method!r} cannot run f: {reason}")
     for name, strat in STRATEGIES.items():
         if strat.needs_engine and reason is not None:
             continue
