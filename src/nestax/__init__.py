@@ -17,6 +17,7 @@ from ._operators._algebra import Combination as Combination
 from ._operators._algebra import Laplacian as Laplacian
 from ._operators._algebra import LinearOperator as LinearOperator
 from ._operators._algebra import Partial as Partial
+from ._operators._ansatz import BallAnsatz as BallAnsatz
 from ._operators._apply import apply as apply
 from ._operators._explain import explain as explain
 from ._operators._first import batch_jacobian as batch_jacobian

@@ -17,6 +17,7 @@ from .. import _planner
 from .._custom_types import Array, Point, PointFunction
 from .._strategies import _nested
 from .._strategies._collapsed import apply_collapsed, cost_collapsed
+from .._strategies._reduced import InvariantTerms, plan_reduced, run_reduced
 from .._strategies._taylor import apply_taylor, cost_taylor
 from .._taylor import UnsupportedPrimitiveError, unsupported_reason
 from .._validate import as_array, check_method, check_rank, output_shape
@@ -26,11 +27,16 @@ from ._common import POINT_HINT, check_callable, finish, with_aux, with_plan
 
 class Strategy(NamedTuple):
     """How to compute ``Σ c_α ∂^α f(x)``: ``run(terms, f, x, has_aux) -> (value, aux)``,
-    ``cost(terms, d)`` in forward passes per point, and whether it needs the Taylor engine."""
+    ``cost(terms, d)`` in forward passes per point, and whether it needs the Taylor engine.
+
+    ``plan``, when given, replaces ``cost`` for strategies whose cost depends on ``f`` itself:
+    ``plan(terms, f, x, has_aux) -> (cost or None, note)``; ``None`` means it does not apply
+    (the note, shown by ``explain``, says why)."""
 
     run: Callable[..., tuple[Any, Any]]
     cost: Callable[[Terms, int], float]
     needs_engine: bool
+    plan: Callable[..., tuple[float | None, str]] | None = None
 
 
 def _run_nested(terms, f, x, has_aux):
@@ -51,7 +57,13 @@ STRATEGIES: dict[str, Strategy] = {
     "nested": Strategy(_run_nested, _planner.nested_linear_cost, False),
     "taylor": Strategy(_with_aux_pair(apply_taylor), cost_taylor, True),
     "collapsed": Strategy(_with_aux_pair(apply_collapsed), cost_collapsed, True),
+    "reduced": Strategy(run_reduced, cost_collapsed, True, plan=plan_reduced),
 }
+
+#: Above this many integers in the d-dimensional term list of a rotation-invariant operator
+#: (a Laplacian in d = 1 024 has 1 024², a biharmonic 512 times more), the planner does not
+#: build it just to cost the unreduced strategies while the reduced one applies.
+MAX_COSTED_TERMS = 1 << 21
 
 
 def _engine_reason(f, x, order: int) -> str | None:
@@ -68,23 +80,53 @@ def plan_terms(
     method: str,
     extra: dict[str, float] | None = None,
 ) -> _planner.Plan:
-    """The planner's choice among the registered strategies (plus ``extra`` candidates)."""
+    """The planner's choice among the registered strategies (plus ``extra`` candidates).
+
+    ``terms`` may be lazy (`InvariantTerms`, for rotation-invariant operators): strategies
+    with a ``plan`` (``"reduced"``) cost themselves without building the d-dimensional term
+    list, and the others are costed from it only while it is small enough
+    (``MAX_COSTED_TERMS``) or when no strategy with a ``plan`` applies.
+    """
     d = max(x.size, 1)
     candidates: dict[str, float] = dict(extra or {})
     notes: list[str] = []
     engine_names = [n for n, s in STRATEGIES.items() if s.needs_engine]
     reason = None
+    lazy = isinstance(terms, InvariantTerms)
     if method in ("auto", *engine_names):
-        reason = _engine_reason(f, x, max((sum(a) for a in terms), default=1) or 1)
+        top = max(2 * m for m in terms.profile) if lazy else max((sum(a) for a in terms), default=1)
+        reason = _engine_reason(f, x, top or 1)
     if reason is not None and method in engine_names:
         raise UnsupportedPrimitiveError(f"{operator}: method={method!r} cannot run f: {reason}")
+    planned = [n for n, s in STRATEGIES.items() if s.plan is not None]
+    if reason is None and method in ("auto", *planned):
+        for name in planned:
+            cost, note = STRATEGIES[name].plan(terms, f, x, has_aux)
+            notes.append(note)
+            if cost is not None:
+                candidates[name] = cost
+            elif method == name:
+                candidates[name] = STRATEGIES[name].cost(terms, d)
+    skip_big = (
+        lazy
+        and terms.materialized_size() > MAX_COSTED_TERMS
+        and any(n in candidates for n in planned)
+    )
     for name, strat in STRATEGIES.items():
-        if strat.needs_engine and reason is not None:
+        if strat.needs_engine and reason is not None or strat.plan is not None:
+            continue
+        if skip_big and name != method:
             continue
         candidates[name] = strat.cost(terms, d)
+    if skip_big:
+        notes.append(
+            f"the unreduced strategies were not costed: the operator has {len(terms)} terms in "
+            f"d={d}, and each pushes at least d + 2 = {d + 2} vectors per point"
+        )
     if reason is not None:
         notes.append(f"the Taylor engine cannot run f ({reason}); falling back to nested AD")
-    return _planner.linear(operator, terms, d, method, candidates, tuple(notes))
+    summary = terms.summary() if lazy else terms
+    return _planner.linear(operator, summary, d, method, candidates, tuple(notes))
 
 
 def run_terms(terms: Terms, f, x: jax.Array, has_aux: bool, method: str):
@@ -104,7 +146,8 @@ def apply(
             ``Biharmonic()`` or a linear combination of them.
         f: maps one point ``x`` of shape ``(d,)`` to an array (or ``(y, aux)``).
         method: ``"auto"`` or one of ``nestax.METHODS`` that apply to linear operators
-            (``"nested"``, ``"taylor"``, ``"collapsed"``).
+            (``"nested"``, ``"taylor"``, ``"collapsed"``, ``"reduced"``: exact input-subspace
+            reduction of the operator's rotation-invariant block).
         has_aux: ``f`` returns ``(y, aux)``; the result is then ``((L y)(x), aux)``.
 
     Example:
@@ -126,7 +169,7 @@ def apply(
         x = as_array(x, op=name)
         check_rank(x, 1, op=name, what=POINT_HINT.format(op="nestax.apply(op, f)"))
         output_shape(f, x, has_aux, op=name)
-        terms = op.terms(x.size)
+        terms = InvariantTerms.of(op, x.size)  # lazy for rotation-invariant operators
         return x, terms, plan_terms(repr(op), terms, f, x, has_aux, method)
 
     def applied(x):

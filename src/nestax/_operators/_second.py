@@ -7,6 +7,7 @@ from collections.abc import Callable
 from .. import _planner
 from .._custom_types import Array, Float, Point, PointFunction
 from .._strategies import _nested
+from .._strategies._reduced import InvariantTerms
 from .._validate import check_method, check_scalar_output
 from ._algebra import Laplacian
 from ._apply import STRATEGIES, plan_terms, run_terms
@@ -76,7 +77,7 @@ def laplacian(
 
     def plan(x):
         x, shape = point(x, f, has_aux, op)
-        terms = Laplacian().terms(x.size)
+        terms = InvariantTerms.of(Laplacian(), x.size)  # built only if a strategy needs it
         nested = _planner.second_order(op, x.size, size(shape), "auto").costs
         return x, terms, plan_terms(op, terms, f, x, has_aux, method, extra=dict(nested))
 

@@ -9,7 +9,9 @@ Public surface (re-exported by the strategies and, selectively, by `nestax`):
 - `unsupported_reason(f, x)` -- ``None`` or a sentence naming what the engine cannot handle;
 - `UnsupportedPrimitiveError`, and `register_rule` / `register_linear` /
   `register_elementwise` to extend the rule table; `Jet` and `RuleContext` for rule authors;
-- `taylor_directional_reference` -- the slow nested-`jvp` reference.
+- `taylor_directional_reference` -- the slow nested-`jvp` reference;
+- `input_readers(f, x)` -- the reduction pass: the linear functionals of ``x`` that ``f`` reads
+  (`Readers`), for input-subspace reduction.
 """
 
 from ._interpreter import collapsed_directional as collapsed_directional
@@ -17,8 +19,11 @@ from ._interpreter import taylor_directional as taylor_directional
 from ._interpreter import taylor_directional_reference as taylor_directional_reference
 from ._interpreter import taylor_directional_top as taylor_directional_top
 from ._interpreter import unsupported_reason as unsupported_reason
+from ._jaxpr import batch_size as batch_size
 from ._jet import Jet as Jet
 from ._jet import RuleContext as RuleContext
+from ._reduce import Readers as Readers
+from ._reduce import input_readers as input_readers
 from ._rules import UnsupportedPrimitiveError as UnsupportedPrimitiveError
 from ._rules import register_elementwise as register_elementwise
 from ._rules import register_linear as register_linear
@@ -26,9 +31,12 @@ from ._rules import register_rule as register_rule
 
 __all__ = [
     "Jet",
+    "Readers",
     "RuleContext",
     "UnsupportedPrimitiveError",
+    "batch_size",
     "collapsed_directional",
+    "input_readers",
     "register_elementwise",
     "register_linear",
     "register_rule",

@@ -155,3 +155,39 @@ def primitive(name: str) -> Any | None:
         if prim is not None:
             return prim
     return None
+
+
+def is_float_atom(atom: Any) -> bool:
+    """Whether a jaxpr variable or literal holds floating values."""
+    import jax.numpy as jnp
+
+    return bool(jnp.issubdtype(atom.aval.dtype, jnp.inexact))
+
+
+def batch_size(x: Any) -> int:
+    """How many points ``x`` stands for under enclosing `jax.vmap`\\ s (1 outside any).
+
+    A per-point function sees one point; under ``vmap`` its argument is a batch tracer over the
+    whole batch. Work that does not depend on the point (a basis computed from the parameters)
+    is done once per batch, so the planner divides its cost by this number. Best effort: any
+    surprise in the tracer's layout gives 1.
+    """
+    try:
+        from jax._src.interpreters import ad, batching
+    except ImportError:  # pragma: no cover - depends on the JAX version
+        return 1
+    n = 1
+    try:
+        while True:
+            if isinstance(x, batching.BatchTracer):
+                dim = x.batch_dim
+                if isinstance(dim, int):  # not `not_mapped` (None / NotMapped across versions)
+                    n *= int(x.val.shape[dim])
+                x = x.val
+            elif isinstance(x, ad.JVPTracer):  # a jvp w.r.t. the point inside the vmap
+                x = x.primal
+            else:
+                break
+    except Exception:  # pragma: no cover - best effort only
+        return 1
+    return max(n, 1)

@@ -61,19 +61,28 @@ class UnsupportedPrimitiveError(NotImplementedError):
 
 _RULES: dict[Any, Rule] = {}
 _ORDER_PRESERVING: dict[Any, Any] = {}
+_PIECEWISE: set[Any] = set()
 
 
-def register_rule(primitive: Any, rule: Rule, *, order_preserving: Any = False) -> None:
+def register_rule(
+    primitive: Any, rule: Rule, *, order_preserving: Any = False, piecewise: bool = False
+) -> None:
     """Register ``rule(ctx, *operands, **params)`` for ``primitive`` (see the module docstring).
 
     ``order_preserving`` says whether output coefficient k depends on input coefficient k only
     (true of linear maps); the engine then skips lower-order coefficients nobody needs. It is a
     bool, or a function of the tuple of operand-depends-on-input flags returning one.
+    ``piecewise`` marks order-preserving primitives that are linear only piece by piece (max,
+    abs, ...): the reduction pass must not treat them as linear maps of the input.
     """
     if not callable(rule):
         raise TypeError(f"register_rule: `rule` must be callable; got {type(rule).__name__}")
     _RULES[primitive] = rule
     _ORDER_PRESERVING[primitive] = order_preserving
+    if piecewise:
+        _PIECEWISE.add(primitive)
+    else:
+        _PIECEWISE.discard(primitive)
 
 
 def get_rule(primitive: Any) -> Rule | None:
@@ -84,6 +93,11 @@ def is_order_preserving(primitive: Any, dependent: tuple[bool, ...]) -> bool:
     """Whether coefficient k of ``primitive``'s result needs only coefficient k of its operands."""
     spec = _ORDER_PRESERVING.get(primitive, False)
     return bool(spec(dependent) if callable(spec) else spec)
+
+
+def is_linear(primitive: Any, dependent: tuple[bool, ...]) -> bool:
+    """Whether ``primitive`` is (globally) affine in its input-dependent operands."""
+    return primitive not in _PIECEWISE and is_order_preserving(primitive, dependent)
 
 
 def _one_dependent(dependent: tuple[bool, ...]) -> bool:

@@ -239,14 +239,16 @@ def _register_defaults() -> None:
     register_rule(lax.pow_p, _pow_rule)
     register_rule(lax.atan2_p, _atan2_rule)
 
-    # Piecewise-linear selections: coefficient k of the result is a selection of coefficients k.
-    register_rule(lax.max_p, _max_rule, **linear)
-    register_rule(lax.min_p, _min_rule, **linear)
-    register_rule(lax.clamp_p, _clamp_rule, **linear)
-    register_rule(lax.abs_p, _abs_rule, **linear)
-    register_rule(lax.reduce_max_p, _reduce_choose(lax.reduce_max_p), **linear)
-    register_rule(lax.reduce_min_p, _reduce_choose(lax.reduce_min_p), **linear)
-    register_rule(lax.rem_p, _rem_rule, **linear)
+    # Piecewise-linear selections: coefficient k of the result is a selection of coefficients k
+    # (order-preserving, but not linear maps of the input: the reduction pass must see them).
+    piecewise = {"order_preserving": True, "piecewise": True}
+    register_rule(lax.max_p, _max_rule, **piecewise)
+    register_rule(lax.min_p, _min_rule, **piecewise)
+    register_rule(lax.clamp_p, _clamp_rule, **piecewise)
+    register_rule(lax.abs_p, _abs_rule, **piecewise)
+    register_rule(lax.reduce_max_p, _reduce_choose(lax.reduce_max_p), **piecewise)
+    register_rule(lax.reduce_min_p, _reduce_choose(lax.reduce_min_p), **piecewise)
+    register_rule(lax.rem_p, _rem_rule, **piecewise)
     register_rule(lax.reduce_prod_p, _reduce_prod_rule)
     for name in "sign_p floor_p ceil_p round_p stop_gradient_p nextafter_p".split():
         if (prim := P(name)) is not None:

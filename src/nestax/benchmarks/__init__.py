@@ -77,3 +77,9 @@ register(
     "gradient step of seed-cos, seed-batchnorm (vs hand-written JAX, PyTorch) and seed-ude "
     "(vs hand-written diffrax)",
 )
+register(
+    "reduction",
+    "nestax.benchmarks.reduction",
+    "Laplacian / biharmonic training steps with exact input-subspace reduction vs folx and "
+    "Hutchinson at equal time",
+)
