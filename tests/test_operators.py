@@ -322,6 +322,24 @@ def test_auto_falls_back_to_nested_where_the_engine_has_no_rule():
         nx.apply(nx.Biharmonic(), u, method="taylor")(x)
 
 
+def test_randomized_methods_through_the_public_operators():
+    """STDE with all d coordinates is exact; Hutchinson is unbiased (3 standard errors)."""
+    x = jnp.linspace(0.1, 1.0, 6)
+    u = lambda x: jnp.sum(jnp.sin(x)) * x[0] + jnp.prod(jnp.cos(x))
+    exact = jnp.trace(_nest(u, 2)(x))
+    key = jax.random.key(3)
+    assert_close(nx.apply(nx.Laplacian(), u, method="stde", key=key, samples=6)(x), exact)
+    keys = jax.random.split(key, 4000)
+    est = jax.vmap(lambda k: nx.laplacian(u, method="hutchinson", key=k, samples=1)(x))(keys)
+    assert abs(float(est.mean() - exact)) < 3 * float(est.std()) / jnp.sqrt(est.size)
+    assert "unbiased, not exact" in str(nx.explain(nx.laplacian, u, x, method="stde"))
+    assert nx.explain(nx.laplacian, u, x).method not in ("hutchinson", "stde")
+    with pytest.raises(TypeError, match="samples"):
+        nx.laplacian(u, samples=3)
+    with pytest.raises(ValueError, match="key"):
+        nx.laplacian(u, method="stde", samples=3)(x)
+
+
 # ----------------------------------------------------------------------- bad input
 
 SCALAR = lambda x: jnp.sum(x**2)

@@ -38,10 +38,21 @@ from ._fit import NonFiniteLossError as NonFiniteLossError
 from ._fit import Stage as Stage
 from ._fit import fit as fit
 
+from ._operators._apply import RANDOMIZED as _RANDOMIZED
 from ._operators._apply import STRATEGIES as _STRATEGIES
 from ._planner import FIRST_ORDER as _FIRST, SECOND_ORDER as _SECOND
 
-METHODS: tuple[str, ...] = (*_FIRST, *_SECOND, *_STRATEGIES)
+METHODS: tuple[str, ...] = (*_FIRST, *_SECOND, *_STRATEGIES, *_RANDOMIZED)
 """Every strategy name an operator may accept (each operator lists the ones that apply to it)."""
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """``nestax.pinn`` and ``nestax.ude`` are imported on first use (they pull in scipy and
+    diffrax, which the operators do not need)."""
+    if name in ("pinn", "ude"):
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'nestax' has no attribute {name!r}")

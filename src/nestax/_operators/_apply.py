@@ -17,6 +17,7 @@ from .. import _planner
 from .._custom_types import Array, Point, PointFunction
 from .._strategies import _nested
 from .._strategies._collapsed import apply_collapsed, cost_collapsed
+from .._strategies._randomized import apply_hutchinson, apply_stde, cost_randomized
 from .._strategies._reduced import InvariantTerms, plan_reduced, run_reduced
 from .._strategies._taylor import apply_taylor, cost_taylor
 from .._taylor import UnsupportedPrimitiveError, unsupported_reason
@@ -59,6 +60,41 @@ STRATEGIES: dict[str, Strategy] = {
     "collapsed": Strategy(_with_aux_pair(apply_collapsed), cost_collapsed, True),
     "reduced": Strategy(run_reduced, cost_collapsed, True, plan=plan_reduced),
 }
+
+#: Unbiased but inexact estimators: used only when named, never by ``auto``. They take extra
+#: keyword arguments (``key``, ``samples``, and for Hutchinson ``probe`` and ``mode``).
+RANDOMIZED: dict[str, Callable[..., tuple[Any, Any]]] = {
+    "hutchinson": apply_hutchinson,
+    "stde": apply_stde,
+}
+
+
+def check_options(method: str, options: dict[str, Any], op: str) -> None:
+    """Extra keyword arguments are for the randomized estimators only."""
+    if options and method not in RANDOMIZED:
+        raise TypeError(
+            f"{op}: unexpected keyword argument(s) {sorted(options)} for method={method!r}; only "
+            f"the randomized estimators ({', '.join(RANDOMIZED)}) take options such as key= and "
+            "samples="
+        )
+
+
+def plan_randomized(operator: str, method: str, options: dict[str, Any]) -> _planner.Plan:
+    """The plan of a named randomized estimator (its cost does not depend on d)."""
+    samples = options.get("samples", 16)
+    return _planner.Plan(
+        operator,
+        method,
+        {method: cost_randomized(samples)(None, 0)},
+        f"the caller named this randomized estimator: unbiased, not exact ({samples} samples)",
+        method,
+    )
+
+
+def run_randomized(method, terms, f, x, has_aux, options):
+    """``(value, aux)`` of a randomized estimate; ``terms=None`` means the Laplacian."""
+    return RANDOMIZED[method](terms, f, x, has_aux=has_aux, **options)
+
 
 #: Above this many integers in the d-dimensional term list of a rotation-invariant operator
 #: (a Laplacian in d = 1 024 has 1 024², a biharmonic 512 times more), the planner does not
@@ -135,7 +171,11 @@ def run_terms(terms: Terms, f, x: jax.Array, has_aux: bool, method: str):
 
 
 def apply(
-    op: LinearOperator, f: PointFunction, method: str = "auto", has_aux: bool = False
+    op: LinearOperator,
+    f: PointFunction,
+    method: str = "auto",
+    has_aux: bool = False,
+    **options: Any,
 ) -> Callable[[Point], Array]:
     r"""Apply the linear operator ``op`` to the point function ``f``: :math:`x \mapsto (L f)(x)`.
 
@@ -149,6 +189,10 @@ def apply(
             (``"nested"``, ``"taylor"``, ``"collapsed"``, ``"reduced"``: exact input-subspace
             reduction of the operator's rotation-invariant block).
         has_aux: ``f`` returns ``(y, aux)``; the result is then ``((L y)(x), aux)``.
+        options: for the randomized estimators of second-order diagonal operators (the
+            Laplacian, ``Σ a_i ∂_i²``) only: ``method="hutchinson"`` or ``"stde"`` with
+            ``key=`` (a PRNG key; one per point under ``vmap``) and ``samples=`` (and for
+            Hutchinson ``probe="rademacher"|"gaussian"``). ``auto`` never picks them.
 
     Example:
         >>> import jax.numpy as jnp, nestax as nx
@@ -163,17 +207,22 @@ def apply(
             f"a linear combination of them); got {type(op).__name__}"
         )
     check_callable(f, name)
-    check_method(method, tuple(STRATEGIES), op=name)
+    check_method(method, (*STRATEGIES, *RANDOMIZED), op=name)
+    check_options(method, options, name)
 
     def plan(x):
         x = as_array(x, op=name)
         check_rank(x, 1, op=name, what=POINT_HINT.format(op="nestax.apply(op, f)"))
         output_shape(f, x, has_aux, op=name)
+        if method in RANDOMIZED:
+            return x, op.terms(x.size), plan_randomized(repr(op), method, options)
         terms = InvariantTerms.of(op, x.size)  # lazy for rotation-invariant operators
         return x, terms, plan_terms(repr(op), terms, f, x, has_aux, method)
 
     def applied(x):
         x, terms, p = plan(x)
+        if p.method in RANDOMIZED:
+            return finish(*run_randomized(p.method, terms, f, x, has_aux, options), has_aux)
         return finish(*run_terms(terms, f, x, has_aux, p.method), has_aux)
 
     return with_plan(applied, plan)

@@ -10,7 +10,15 @@ from .._strategies import _nested
 from .._strategies._reduced import InvariantTerms
 from .._validate import check_method, check_scalar_output
 from ._algebra import Laplacian
-from ._apply import STRATEGIES, plan_terms, run_terms
+from ._apply import (
+    RANDOMIZED,
+    STRATEGIES,
+    check_options,
+    plan_randomized,
+    plan_terms,
+    run_randomized,
+    run_terms,
+)
 from ._common import check_callable, finish, point, size, with_aux, with_plan
 
 
@@ -51,7 +59,7 @@ def hessian(
 
 
 def laplacian(
-    f: PointFunction, method: str = "auto", has_aux: bool = False
+    f: PointFunction, method: str = "auto", has_aux: bool = False, **options
 ) -> Callable[[Point], Float[Array, "*m"]]:
     r"""The Laplacian :math:`\Delta f(x) = \sum_i \partial^2 f/\partial x_i^2`.
 
@@ -64,6 +72,8 @@ def laplacian(
             (``"forward-over-reverse"``, ...), or a strategy of ``nestax.apply``
             (``"nested"``, and the Taylor strategies).
         has_aux: ``f`` returns ``(y, aux)``; the result is then ``(laplacian, aux)``.
+        options: only with the randomized estimators ``method="hutchinson"`` / ``"stde"``:
+            ``key=`` (one PRNG key per point) and ``samples=``; see :func:`nestax.apply`.
 
     Example:
         >>> import jax.numpy as jnp, nestax as nx
@@ -72,11 +82,14 @@ def laplacian(
     """
     op = "laplacian"
     check_callable(f, op)
-    check_method(method, (*_nested.SECOND_ORDER, *STRATEGIES), op=op)
+    check_method(method, (*_nested.SECOND_ORDER, *STRATEGIES, *RANDOMIZED), op=op)
+    check_options(method, options, op)
     fa = with_aux(f, has_aux, op)
 
     def plan(x):
         x, shape = point(x, f, has_aux, op)
+        if method in RANDOMIZED:
+            return x, None, plan_randomized(op, method, options)
         terms = InvariantTerms.of(Laplacian(), x.size)  # built only if a strategy needs it
         nested = _planner.second_order(op, x.size, size(shape), "auto").costs
         return x, terms, plan_terms(op, terms, f, x, has_aux, method, extra=dict(nested))
@@ -85,6 +98,8 @@ def laplacian(
         x, terms, p = plan(x)
         if p.method in _nested.SECOND_ORDER:
             return finish(*_nested.laplacian(fa, x, p.method), has_aux)
+        if p.method in RANDOMIZED:
+            return finish(*run_randomized(p.method, None, f, x, has_aux, options), has_aux)
         return finish(*run_terms(terms, f, x, has_aux, p.method), has_aux)
 
     return with_plan(lap_f, plan)

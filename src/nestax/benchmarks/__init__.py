@@ -83,3 +83,8 @@ register(
     "Laplacian / biharmonic training steps with exact input-subspace reduction vs folx and "
     "Hutchinson at equal time",
 )
+register(
+    "pinn",
+    "nestax.benchmarks.pinn",
+    "Adam step of burgers and poisson-2d, nestax vs DeepXDE (PyTorch backend)",
+)

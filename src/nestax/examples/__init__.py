@@ -67,3 +67,33 @@ register(
     "nestax.examples.seed_ude",
     "Lotka–Volterra UDE with a Σ‖∂U₁/∂(x,1)‖² penalty, solved with diffrax (Discourse seed)",
 )
+register(
+    "poisson-2d",
+    "nestax.examples.poisson_2d",
+    "Δu = −sin 4πx sin 4πy on [0,1]², hard Dirichlet constraint, Adam → L-BFGS (float64)",
+)
+register(
+    "burgers",
+    "nestax.examples.burgers",
+    "Burgers u_t + u u_x = (0.01/π) u_xx (Raissi), exact IC/BC ansatz, Adam → L-BFGS + RAD",
+)
+register(
+    "heat",
+    "nestax.examples.heat",
+    "heat equation u_t = 0.4 u_xx, soft initial/boundary terms, learning-rate annealing",
+)
+register(
+    "kdv",
+    "nestax.examples.kdv",
+    "KdV soliton u_t + 6uu_x + u_xxx = 0 (third order), exact initial data, Adam → L-BFGS",
+)
+register(
+    "biharmonic",
+    "nestax.examples.biharmonic_plate",
+    "simply supported plate Δ²u = 4π⁴ sin πx sin πy (Navier), 4th-order residual",
+)
+register(
+    "sine-gordon-nd",
+    "nestax.examples.sine_gordon_nd",
+    "Δu + sin u = g on the unit ball in d dimensions (d = 1 000), STDE randomized Laplacian",
+)

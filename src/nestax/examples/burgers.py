@@ -1,0 +1,182 @@
+r"""burgers: Raissi et al.'s viscous Burgers problem, with an exact constraint and RAD resampling.
+
+.. math::
+    u_t + u u_x = \nu u_{xx}, \quad \nu = 0.01/\pi, \quad (t, x) \in [0, 1] \times [-1, 1],
+    \qquad u(0, x) = -\sin \pi x, \quad u(t, \pm 1) = 0 .
+
+Points are ``(t, x)`` (time first). The trial function meets the initial and boundary data for
+every network (:func:`nestax.pinn.initial_boundary_ansatz`):
+
+.. math::
+    u_\theta(t, x) = -\sin \pi x + t\,(1 - x^2)\, N_\theta(t, x),
+
+so the loss is the mean squared residual alone. Training (float64): Adam, then L-BFGS; then
+rounds of residual-based adaptive resampling (:class:`nestax.pinn.RAD`, which puts points into
+the shock at :math:`x = 0`) each followed by more L-BFGS. The reference is the Cole–Hopf
+solution (:mod:`nestax.examples.burgers_reference`) on Raissi's 100 × 256 grid.
+
+Example:
+    >>> import jax
+    >>> jax.config.update("jax_enable_x64", True)
+    >>> from nestax.examples import burgers
+    >>> problem = burgers.build(n_interior=16)
+    >>> net = burgers.network(jax.random.key(0))
+    >>> float(problem.trial(net)(jax.numpy.array([0.0, 0.5])))  # the initial data, -sin(π/2)
+    -1.0
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import nestax as nx
+from nestax import pinn
+
+from . import _run, burgers_reference
+
+NAME = "burgers"
+SUMMARY = "Burgers u_t + u u_x = (0.01/π) u_xx (Raissi), exact IC/BC ansatz, Adam → L-BFGS + RAD"
+DEFAULT_ITERS = 7400  # Adam 1 000, L-BFGS 1 500, then 7 RAD rounds of 700 L-BFGS
+NU = burgers_reference.NU
+
+
+def residual(u, x):
+    r""":math:`u_t + u u_x - \nu u_{xx}` at ``x = (t, x)``."""
+    du = nx.gradient(u)(x)
+    uxx = nx.partial(u, (0, 2))(x)
+    return du[0] + u(x) * du[1] - NU * uxx
+
+
+def build(n_interior: int = 2048, seed: int = 0, sampling: str = "sobol") -> pinn.Problem:
+    domain = pinn.TimeSpace(0.0, 1.0, pinn.Interval(-1.0, 1.0))
+    ansatz = pinn.initial_boundary_ansatz(domain, lambda p: -jnp.sin(jnp.pi * p[1]))
+    return pinn.Problem(
+        residual, domain, n_interior=n_interior, sampling=sampling, seed=seed, constraint=ansatz
+    )
+
+
+def network(key: jax.Array, width: int = 32, depth: int = 4):
+    return pinn.mlp(key, 2, width=width, depth=depth)
+
+
+def reference_grid(nt: int = 100, nx_: int = 256):
+    """Raissi's grid: ``t`` in ``linspace(0, 0.99, 100)``, ``x`` in ``linspace(-1, 1, 256)``;
+    returns ``(T, X, points (nt·nx, 2), u* (nt, nx))``."""
+    t = np.linspace(0.0, 0.99, nt)
+    x = np.linspace(-1.0, 1.0, nx_)
+    tt, xx = np.meshgrid(t, x, indexing="ij")
+    return tt, xx, np.stack([tt.ravel(), xx.ravel()], 1), burgers_reference.cole_hopf(t, x)
+
+
+def schedule(iters: int, adam_steps: int = 1000, rounds: int = 8, first_lbfgs: int = 1500):
+    """``(first_round_stages, later_round_stages, rounds)``: Adam then L-BFGS, then
+    ``rounds - 1`` RAD rounds sharing the remaining L-BFGS steps equally."""
+    adam = min(adam_steps, max(iters // 4, 1))
+    first_lbfgs = min(first_lbfgs, max(iters - adam, 1))
+    later_total = max(iters - adam - first_lbfgs, rounds - 1)
+    first = [
+        nx.Stage("adam", adam, learning_rate=1e-3),
+        nx.Stage("lbfgs", first_lbfgs, memory_size=50),
+    ]
+    later = [nx.Stage("lbfgs", max(later_total // max(rounds - 1, 1), 1), memory_size=50)]
+    return first, later, rounds
+
+
+def run(
+    iters: int = DEFAULT_ITERS,
+    out_dir: str | os.PathLike | None = None,
+    seed: int = 0,
+    progress: bool = True,
+    *,
+    n_interior: int = 2048,
+    width: int = 32,
+    depth: int = 4,
+    adam_steps: int = 1000,
+    rounds: int = 8,
+    pool: int = 50_000,
+) -> dict[str, Any]:
+    """Train, then write ``metrics.json`` (``rel_l2_error`` on the 100 × 256 grid) and plots."""
+    _run.enable_x64()
+    out_dir = _run.default_out_dir(NAME) if out_dir is None else out_dir
+    problem = build(n_interior, seed)
+    net = network(jax.random.key(seed), width, depth)
+    # random directions: one finite difference per weight would take longer than training
+    check = nx.check_gradients(lambda p: problem.loss()(p)["residual"], net, n_directions=8)
+    tt, xx, pts, ref = reference_grid()
+    errors_by_round: list[float] = []
+    seconds_by_round: list[float] = []  # wall-clock at the end of each round (before RAD)
+
+    def after_round(r, params):
+        seconds_by_round.append(time.perf_counter() - t0)
+        errors_by_round.append(pinn.evaluate(problem, params, pts, ref.ravel())["rel_l2_error"])
+
+    first, later, rounds = schedule(iters, adam_steps, rounds)
+    t0 = time.perf_counter()
+    out = problem.train(
+        net,
+        first,
+        rounds=rounds,
+        later_stages=later,
+        resampler=pinn.RAD(pool=pool, keep=0.5),
+        key=jax.random.key(seed + 1),
+        progress=progress,
+        callback=after_round,
+    )
+    wall = time.perf_counter() - t0
+    errors = pinn.evaluate(problem, out.params, pts, ref.ravel())
+    steps = len(out.history["total"])
+    result = _Result(out.params, out.history, wall, wall / steps)
+    metrics = _run.write_metrics(
+        out_dir,
+        NAME,
+        result,
+        check,
+        seed,
+        extra={
+            **errors,
+            "rel_l2_error_by_round": errors_by_round,
+            "seconds_by_round": seconds_by_round,
+            "n_interior": n_interior,
+            "width": width,
+            "depth": depth,
+            "rounds": rounds,
+            "stages_first_round": [repr(s) for s in first],
+            "stages_later_rounds": [repr(s) for s in later],
+        },
+    )
+    pred = pinn.predict(problem, out.params, pts).reshape(tt.shape)
+    pinn.plot_field(
+        (tt, xx),
+        pred,
+        ref,
+        os.path.join(out_dir, "solution.png"),
+        f"{NAME}: rel. L2 error {errors['rel_l2_error']:.2e}",
+        labels=("t", "x"),
+    )
+    pinn.plot_losses(out.history, os.path.join(out_dir, "loss.png"), f"{NAME}: loss terms")
+    i = [25, 50, 75]
+    pinn.plot_curves(
+        {
+            **{f"t={tt[k, 0]:.2f} ref": (xx[k], ref[k], "k-") for k in i},
+            **{f"t={tt[k, 0]:.2f} PINN": (xx[k], pred[k], "--") for k in i},
+        },
+        os.path.join(out_dir, "slices.png"),
+        f"{NAME}: slices",
+        "x",
+        "u",
+    )
+    return metrics
+
+
+class _Result:
+    """What ``_run.write_metrics`` reads from a fit result, for a multi-round training."""
+
+    def __init__(self, params, history, wall_seconds, seconds_per_step):
+        self.params, self.history = params, history
+        self.wall_seconds, self.seconds_per_step = wall_seconds, seconds_per_step

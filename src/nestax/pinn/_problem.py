@@ -1,0 +1,220 @@
+r"""``Problem``: a PDE residual, a domain and conditions → the loss terms ``nestax.fit`` minimises.
+
+For a trial function :math:`u_\theta` (the network, possibly wrapped by a
+:class:`~nestax.pinn.HardConstraint`), collocation points :math:`\{x_j\}_{j=1}^{N}` inside the
+domain and points :math:`\{y^{(c)}_j\}` for each soft condition :math:`c`, the loss terms are
+
+.. math::
+    L_\text{residual}(\theta) = \frac1N \sum_j |R[u_\theta](x_j)|^2, \qquad
+    L_c(\theta) = \frac{1}{N_c} \sum_j |B_c[u_\theta](y^{(c)}_j)|^2,
+
+each multiplied by its weight :math:`\lambda` (fixed, or adapted between training rounds:
+:mod:`._weighting`). The residual :math:`R` is written with nestax operators on the point
+function ``u``: ``residual(u, x)``, e.g. ``lambda u, x: nx.laplacian(u)(x) + f(x)``.
+
+The network is ``net(params, x) -> scalar`` for one point ``x``; by default ``params`` itself is
+called (an equinox module such as :func:`mlp`).
+
+Example:
+    >>> import jax, jax.numpy as jnp, nestax as nx
+    >>> from nestax import pinn
+    >>> problem = pinn.Problem(
+    ...     lambda u, x: nx.laplacian(u)(x) + 2.0,            # -Δu = 2 on [0, 1]
+    ...     pinn.Interval(0.0, 1.0), [pinn.Dirichlet(0.0)], n_interior=64, n_boundary=2)
+    >>> net = pinn.mlp(jax.random.key(0), 1, width=8, depth=2)
+    >>> sorted(problem.loss()(net))
+    ['dirichlet', 'residual']
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import nestax as nx
+
+from ._conditions import Condition, HardConstraint
+from ._domains import METHODS, Domain
+
+Net = Callable[[Any, jax.Array], jax.Array]
+
+
+def mlp(
+    key: jax.Array,
+    d: int,
+    *,
+    width: int = 32,
+    depth: int = 4,
+    activation: Callable[[jax.Array], jax.Array] = jnp.tanh,
+    dtype: Any = None,
+) -> eqx.nn.MLP:
+    """A scalar-valued MLP ``ℝ^d → ℝ`` (``depth`` hidden layers of ``width`` units)."""
+    dtype = jnp.zeros(()).dtype if dtype is None else dtype
+    return eqx.nn.MLP(d, "scalar", width, depth, activation=activation, dtype=dtype, key=key)
+
+
+def _default_net(params: Any, x: jax.Array) -> jax.Array:
+    return jnp.reshape(params(x), ())
+
+
+class Problem:
+    """A PDE problem: residual, domain, soft conditions, exact constraint and points.
+
+    Args:
+        residual: ``residual(u, x)`` → the PDE residual at one point (a scalar, or an array of
+            equations), ``u`` the trial function of one point.
+        domain: a :class:`~nestax.pinn.Domain`.
+        conditions: soft conditions (:class:`~nestax.pinn.Dirichlet`, ...), each a loss term.
+        n_interior: number of collocation points inside the domain.
+        n_boundary: points per condition (default ``max(n_interior // 8, 2)``).
+        sampling: ``"sobol"`` (default), ``"lhs"`` or ``"uniform"``.
+        seed: seed of the host-side samplers.
+        constraint: a :class:`~nestax.pinn.HardConstraint` wrapping the network (optional).
+        net: ``net(params, x)`` → scalar; default calls ``params(x)``.
+    """
+
+    def __init__(
+        self,
+        residual: Callable[[Callable[[jax.Array], jax.Array], jax.Array], jax.Array],
+        domain: Domain,
+        conditions: Sequence[Condition] = (),
+        *,
+        n_interior: int = 2000,
+        n_boundary: int | None = None,
+        sampling: str = "sobol",
+        seed: int = 0,
+        constraint: HardConstraint | None = None,
+        net: Net | None = None,
+    ) -> None:
+        if not callable(residual):
+            raise TypeError(
+                f"Problem: argument `residual` must be a function (u, x) -> residual; "
+                f"got {type(residual).__name__}"
+            )
+        if not isinstance(domain, Domain):
+            raise TypeError(f"Problem: argument `domain` must be a Domain; got {domain!r}")
+        for c in conditions:
+            if not isinstance(c, Condition):
+                raise TypeError(f"Problem: every condition must be a Condition; got {c!r}")
+        if sampling not in METHODS:
+            raise ValueError(f"Problem: unknown sampling={sampling!r}; expected one of {METHODS}")
+        if constraint is not None and not isinstance(constraint, HardConstraint):
+            raise TypeError(f"Problem: `constraint` must be a HardConstraint; got {constraint!r}")
+        self.residual, self.domain, self.constraint = residual, domain, constraint
+        self.net = _default_net if net is None else net
+        self.sampling, self.seed = sampling, seed
+        nb = max(n_interior // 8, 2) if n_boundary is None else n_boundary
+        self.conditions: dict[str, Condition] = {}
+        self.points: dict[str, jax.Array] = {
+            "residual": jnp.asarray(domain.sample(n_interior, method=sampling, seed=seed))
+        }
+        for i, c in enumerate(conditions):
+            name = c.name if c.name not in self.conditions else f"{c.name}_{i}"
+            self.conditions[name] = c
+            self.points[name] = jnp.asarray(c.points(domain, nb, sampling, seed + 101 * (i + 1)))
+
+    @property
+    def terms(self) -> tuple[str, ...]:
+        """Names of the loss terms, in order."""
+        return ("residual", *self.conditions)
+
+    def trial(self, params: Any) -> Callable[[jax.Array], jax.Array]:
+        """The trial function :math:`u_\\theta` of one point (constraint applied)."""
+        u = lambda x: self.net(params, x)  # noqa: E731
+        return u if self.constraint is None else self.constraint.wrap(u)
+
+    def pointwise_residual(self, params: Any, x: jax.Array) -> jax.Array:
+        """:math:`|R[u_\\theta](x_j)|^2` at every row of ``x`` (shape ``(n,)``)."""
+        u = self.trial(params)
+        r = jax.vmap(lambda p: jnp.sum(jnp.asarray(self.residual(u, p)) ** 2))(x)
+        return r
+
+    def loss(
+        self,
+        weights: Mapping[str, float] | None = None,
+        points: Mapping[str, jax.Array] | None = None,
+        resample: int = 0,
+    ) -> Callable[..., dict[str, jax.Array]]:
+        """``loss(params)`` → ``{term: λ_term · mean square}`` for :func:`nestax.fit`.
+
+        ``weights`` default to 1; ``points`` override the stored ones (same keys). With
+        ``resample=n > 0`` the loss is ``loss(params, key)`` and draws ``n`` fresh uniform
+        interior points per step (pass ``key=`` to ``nx.fit``; for Adam, not L-BFGS).
+        """
+        weights = dict(weights or {})
+        unknown = set(weights) - set(self.terms)
+        if unknown:
+            raise ValueError(
+                f"Problem.loss: unknown weight names {sorted(unknown)}; terms are {self.terms}"
+            )
+        pts = dict(self.points)
+        pts.update(points or {})
+
+        def terms(params, interior):
+            u = self.trial(params)
+            out = {"residual": jnp.mean(self.pointwise_residual(params, interior))}
+            for name, c in self.conditions.items():
+                res = jax.vmap(lambda p, c=c: jnp.sum(jnp.asarray(c.residual(u, p)) ** 2))
+                out[name] = jnp.mean(res(pts[name]))
+            return {k: weights.get(k, 1.0) * v for k, v in out.items()}
+
+        if resample:
+            return lambda params, key: terms(params, self.domain.sample_uniform(key, resample))
+        return lambda params: terms(params, pts["residual"])
+
+    def train(
+        self,
+        params: Any,
+        stages: Sequence[nx.Stage],
+        *,
+        rounds: int = 1,
+        later_stages: Sequence[nx.Stage] | None = None,
+        resampler: Any = None,
+        weighting: Any = None,
+        key: jax.Array | None = None,
+        progress: bool = True,
+        callback: Callable[[int, Any], Any] | None = None,
+    ) -> TrainResult:
+        """Train in ``rounds``; between rounds, ``resampler`` (:class:`~nestax.pinn.RAD`)
+        replaces interior points and ``weighting`` (:class:`~nestax.pinn.LRAnnealing`)
+        updates the weights. The first round runs ``stages`` with :func:`nestax.fit`, later
+        rounds ``later_stages`` (default: ``stages`` again).
+        ``callback(round, params)`` runs after each round; a truthy return stops."""
+        if not isinstance(rounds, int) or rounds < 1:
+            raise ValueError(
+                f"Problem.train: argument `rounds` must be an int >= 1; got {rounds!r}"
+            )
+        key = jax.random.key(self.seed) if key is None else key
+        histories, wall, weights_log = [], 0.0, []
+        t0 = time.perf_counter()
+        for r in range(rounds):
+            key, k_res = jax.random.split(key)
+            weights = None if weighting is None else weighting.update(self, params)
+            weights_log.append(dict(weights or {}))
+            todo = stages if r == 0 or later_stages is None else later_stages
+            result = nx.fit(self.loss(weights), params, stages=todo, progress=progress)
+            params = result.params
+            histories.append(result.history)
+            wall = time.perf_counter() - t0
+            if callback is not None and callback(r, params):
+                break
+            if resampler is not None and r < rounds - 1:
+                self.points["residual"] = resampler(self, params, k_res)
+        history = {k: np.concatenate([h[k] for h in histories]) for k in histories[0]}
+        return TrainResult(params, history, wall, weights_log)
+
+
+class TrainResult(eqx.Module):
+    """Parameters after :meth:`Problem.train`, the history of every term over all rounds
+    (concatenated), wall-clock seconds, and the weights used in each round."""
+
+    params: Any
+    history: dict[str, np.ndarray]
+    wall_seconds: float
+    weights: list[dict[str, float]]
