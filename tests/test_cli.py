@@ -48,8 +48,9 @@ def test_help_lists_examples_and_suites(capsys):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["run", "seed-nope"], "unknown example 'seed-nope'; expected one of: seed-batchnorm"),
-        (["bench", "nope"], "unknown benchmark suite 'nope'; expected one of: seeds"),
+        (["run", "seed-nope"], "unknown example 'seed-nope'; expected one of: biharmonic, "),
+        (["bench", "nope"], "unknown benchmark suite 'nope'; expected one of: "),
+        (["run", "seed-cos", "--regularize"], "example 'seed-cos' has no option --regularize"),
         (["run", "seed-cos", "--iters", "0"], "--iters must be >= 1; got 0"),
         (["bench", "seeds", "--repeats", "0"], "--repeats must be >= 1; got 0"),
     ],

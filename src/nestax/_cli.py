@@ -12,6 +12,7 @@ Examples and suites come from the registries in ``nestax.examples`` and
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -51,6 +52,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default=None, help="output folder (default: runs/<example>/)")
     run.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument(
+        "--regularize",
+        action="store_true",
+        help="add the example's physics regularizer (lotka-volterra: the seed's ‖∂U₁/∂x‖²)",
+    )
+    run.add_argument(
+        "--reg-weight", type=float, default=None, help="weight of that regularizer (default 1)"
+    )
 
     demo = sub.add_parser("demo", help=f"run the {DEMO} example and summarise it")
     demo.add_argument("--iters", type=int, default=None)
@@ -81,16 +90,22 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run_example(
-    name: str, iters: int | None, out: str | None, seed: int, progress: bool
+    name: str, iters: int | None, out: str | None, seed: int, progress: bool, **options
 ) -> tuple[dict, Path]:
     example = examples.get(name)
     out_dir = Path(out) if out is not None else Path("runs") / name
     module = example.load()
+    accepted = inspect.signature(module.run).parameters
+    for option in options:
+        if option not in accepted:
+            flag = "--" + option.replace("_", "-")
+            raise ValueError(f"example {name!r} has no option {flag}")
     metrics = module.run(
         iters=module.DEFAULT_ITERS if iters is None else iters,
         out_dir=out_dir,
         seed=seed,
         progress=progress,
+        **options,
     )
     return metrics, out_dir
 
@@ -128,9 +143,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.exit(2, f"nestax: error: {err}\n")
 
     if args.command == "run":
-        metrics, out_dir = _run_example(
-            args.example, args.iters, args.out, args.seed, not args.no_progress
-        )
+        options = {}
+        if args.regularize:
+            options["regularize"] = True
+        if args.reg_weight is not None:
+            options["reg_weight"] = args.reg_weight
+        try:
+            metrics, out_dir = _run_example(
+                args.example, args.iters, args.out, args.seed, not args.no_progress, **options
+            )
+        except ValueError as err:
+            if "has no option" not in str(err):
+                raise
+            parser.exit(2, f"nestax: error: {err}\n")
         print(_summary(metrics, out_dir))
     elif args.command == "demo":
         metrics, out_dir = _run_example(DEMO, args.iters, args.out, 0, not args.no_progress)

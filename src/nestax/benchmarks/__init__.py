@@ -88,3 +88,9 @@ register(
     "nestax.benchmarks.pinn",
     "Adam step of burgers and poisson-2d, nestax vs DeepXDE (PyTorch backend)",
 )
+register(
+    "ude",
+    "nestax.benchmarks.ude",
+    "lotka-volterra training step (± seed penalty) vs hand-written diffrax+optax and "
+    "torch+torchdiffeq",
+)

@@ -97,3 +97,15 @@ register(
     "nestax.examples.sine_gordon_nd",
     "Δu + sin u = g on the unit ball in d dimensions (d = 1 000), STDE randomized Laplacian",
 )
+register(
+    "lotka-volterra",
+    "nestax.examples.lotka_volterra",
+    "Lotka–Volterra missing physics (SciML tutorial): UDE, Adam then L-BFGS, recover −βuv, γuv; "
+    "--regularize adds the seed's Σ‖∂U₁/∂(x,1)‖²",
+)
+register(
+    "hamiltonian",
+    "nestax.examples.hamiltonian",
+    "pendulum learned as a Hamiltonian network: rhs = J∇H_θ (nx.gradient) trained through "
+    "diffrax; learned-energy drift on held-out trajectories",
+)
