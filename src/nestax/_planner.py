@@ -1,37 +1,100 @@
 """The planner: which way of computing a derivative ``method="auto"`` picks, and why.
 
-Cost unit: one evaluation of the network at one point (a forward pass) = 1. A tangent pushed
-forward costs about one more pass, a cotangent pulled back about ``REVERSE_FACTOR`` passes (the
-backward sweep of a network reads its stored activations and does one matmul per layer per
-cotangent, the same as a tangent, but its memory traffic makes it slower in practice). With
-``d`` inputs and ``m`` outputs:
+Cost unit: one forward pass of the network at one point = 1. What is modelled is the operator's
+share of a **training step** (its value and the gradient over the network's parameters, as in a
+PINN loss), divided by the factor of about 3 that the reverse pass over the parameters puts on
+everything; so a method made only of tangents pushed forward costs its number of vectors. The
+formulas count vectors; three constants, measured on this machine, turn counts into time:
 
-================================  ==============================================
-first derivatives, forward         ``1 + d``
-first derivatives, reverse         ``1 + r m``
-Hessian / Laplacian, fwd-over-rev  ``(1 + d)(1 + r m)``  (``2 + 2d`` for a scalar, the
-                                   design's ``1 + 2d`` up to the shared primal)
-Laplacian, fwd-over-fwd            ``1 + 3d``  (three extra vectors per direction)
-Hessian, fwd-over-fwd              ``1 + 2d + d²``
-rev-over-fwd                       ``(1 + d)(1 + r m d)``
-rev-over-rev                       ``(1 + r m)(1 + r m d)``
-``k``-th derivative, nested        ``2^k`` per multi-index
-================================  ==============================================
+- ``REVERSE_FACTOR`` ``r`` = 1.0: a cotangent of a first-order reverse pass, in tangents.
+- ``NESTED_REVERSE_FACTOR`` ``r2`` = 2.5: a cotangent of the *inner* reverse pass of a
+  second-order nesting (vmapped over the outer directions, then differentiated by the training
+  gradient). Its flops are those of one tangent, but it runs 2-2.5 times slower per flop here.
+- ``NESTED_JVP_WEIGHT`` ``w`` = 0.75: a vector of nested ``jax.jvp`` chains, in Taylor vectors.
 
-Taylor strategies add their own cost functions (``cost_taylor``, ``cost_collapsed`` in the
-strategies layer). ``r`` was measured on this machine by ``benchmarks`` (see the README): the
-ratio of a reverse-mode input gradient to one jvp, for a tanh MLP 128×3 under ``vmap`` and
-``jit``. Ties go to the method listed first (forward before reverse: it stores nothing).
+With ``d`` inputs and ``m`` outputs:
+
+==================================  ==========================================================
+first derivatives, forward          ``1 + d``
+first derivatives, reverse          ``1 + r m``
+fwd-over-rev (Hessian, Laplacian)   ``(1 + d)(1 + r2 m)``
+fwd-over-fwd, Laplacian             ``1 + 3d``
+fwd-over-fwd, Hessian               ``1 + 2d + d²``
+rev-over-fwd                        ``(1 + d)(1 + r m d)``
+rev-over-rev                        ``(1 + r2 m)(1 + r m d)``
+nested jvp chains for ``{α}``       ``w (U + raw) / 2``: ``U`` distinct sub-multi-indices
+                                    ``β ≤ α`` (XLA merges repeated tangents in the value),
+                                    ``raw = 1 + Σ (2^|α| - 1)`` vectors pushed (the training
+                                    gradient's reverse pass sees them all); ``d^k/dt^k``:
+                                    ``w (k + 1 + 2^k) / 2``
+``d^k/dt^k``, nested reverse        ``2^k r m``
+"nested" strategy (`apply_nested`)  ``1`` + one jvp for order 1 + a fwd-over-rev Hessian for
+                                    order 2 + chains for orders >= 3
+taylor, collapsed                   ``1 + Σ_k k R_k``, ``1 + Σ_k ((k - 1) R_k + 1)``
+                                    (``cost_taylor``, ``cost_collapsed``; ``R_k`` directions
+                                    of order ``k``); "reduced" costs itself from f's readers
+==================================  ==========================================================
+
+Ties go to the candidate listed first (forward before reverse: it stores nothing).
+
+Calibration. Tanh MLP 128 × 3, batch 256, float32, this 2-core machine; the ``planner`` suite
+(``nestax bench planner``) and the ``operators`` suite (``python -m
+nestax.benchmarks.operators``), results in ``benchmarks/results/``. Each entry is a method's
+training-step time ÷ the fastest method's (median of rounds, paired), then ``/`` the model's
+cost ÷ the cheapest candidate's:
+
+CALIBRATION_TABLE
+
+What the measurements changed (the model before: ``r`` = 1.5 everywhere, nested order ``k`` =
+``2^k`` vectors per multi-index):
+
+1. First-order reverse mode costs what forward mode costs per vector: flops are equal (XLA cost
+   analysis) and so are times (gradient d = 1: tie; square Jacobians: reverse 0-9 % faster);
+   fits of ``r`` from the first-order cases give 0.73-1.42, median 0.85. ``r`` = 1.0 keeps
+   ``nestax.jacobian``'s documented rule (forward when ``d <= m``) and sends ties to forward.
+2. An inner reverse pass is slow: forward-over-forward beats forward-over-reverse for a scalar
+   Laplacian at every d measured (2.0x at d = 2, 2.4x at 4, 1.3x at 16, 2.3x at 64) and for
+   the Hessian at d <= 2 (1.6x at d = 2), though its flops are higher (XLA cost analysis,
+   step: 19.5 against 18.5 passes at d = 2). ``r2`` = 2.5 reproduces every ranking; it moves
+   ``hessian`` at d <= 2 and the nested Laplacian (the fallback when the Taylor engine cannot
+   run f) to forward-over-forward.
+3. Nested jvp chains: ``2^k`` was the cost of a chain without XLA's common-subexpression
+   elimination. Measured flops per point (value / step ÷ 3): ``d^4/dt^4`` 5.2 / 9.8 (model
+   before: 16), biharmonic d = 5 65 / 139 (before: 241), u_xxy 6.2 / 7.6 (before: 9). The
+   chain formula above fits the step flops within 10 %, and ``w`` the time per vector (0.53-0.94
+   over the cases measured, against Taylor vectors). It moves low-order mixed partials
+   (u_xxy, ∂x∂y∂z, ∂x²∂y²) to "nested" (1.0-1.55x faster than collapsed in the step) and keeps
+   Taylor mode for ``d^k/dt^k``, k >= 3 (nested 1.4x slower) and the biharmonic (1.4-2.3x
+   slower at d = 2-4; a tie at d = 5).
+4. ``cost_taylor`` and ``cost_collapsed`` match the flops exactly (value; the step is 3.05x),
+   and the time ratio taylor ÷ collapsed is as modelled (1.0-2.0) except the Laplacian at
+   d = 16 (3.2 measured, 1.8 modelled), where collapsed wins anyway: unchanged.
+
+Limits. The model ranks training steps. For the value alone XLA merges the nested chains'
+repeated tangents completely, so nested AD is cheaper there than modelled: at the biharmonic
+d = 5 the value by "nested" is 2.8x faster than by "collapsed" (collapsed also hits a slow
+XLA:CPU reduce fusion there), at u_xxy 1.2x, while the training steps tie. Differences below
+about 10 % are within the measurement noise on this shared machine (two runs of the same
+executable differ by up to 9-12 % in some rounds, see ``operators_summary.md``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import itertools
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from ._strategies import _nested
 
-REVERSE_FACTOR = 1.5
+#: A cotangent pulled back by a first-order reverse pass, in tangents pushed forward.
+REVERSE_FACTOR = 1.0
+#: A cotangent pulled back by the *inner* reverse pass of a second-order nesting
+#: (forward-over-reverse, reverse-over-reverse), in tangents: that pass is vmapped over the
+#: outer directions and differentiated again by the training gradient, and runs about 2-2.5
+#: times slower per flop than forward-mode work here (its flops are those of one tangent).
+NESTED_REVERSE_FACTOR = 2.5
+#: One vector of nested ``jax.jvp`` chains, in Taylor-mode vectors (see `nested_chain_cost`).
+NESTED_JVP_WEIGHT = 0.75
 
 
 @dataclass(frozen=True)
@@ -86,25 +149,45 @@ def first_order(operator: str, d: int, m: int, requested: str) -> Plan:
 
 def second_order(operator: str, d: int, m: int, requested: str) -> Plan:
     """One of the four nestings for a Hessian or a Laplacian of ``f: R^d -> R^m``."""
-    r = REVERSE_FACTOR
+    r, r2 = REVERSE_FACTOR, NESTED_REVERSE_FACTOR
     fwd_fwd = 1.0 + 3 * d if operator == "laplacian" else 1.0 + 2 * d + d * d
     costs = {
-        "forward-over-reverse": (1.0 + d) * (1.0 + r * m),
+        "forward-over-reverse": (1.0 + d) * (1.0 + r2 * m),
         "forward-over-forward": fwd_fwd,
         "reverse-over-forward": (1.0 + d) * (1.0 + r * m * d),
-        "reverse-over-reverse": (1.0 + r * m) * (1.0 + r * m * d),
+        "reverse-over-reverse": (1.0 + r2 * m) * (1.0 + r * m * d),
     }
     why = (
         f"{d} input(s), {m} output(s): the inner pass gives first derivatives, the outer pass "
-        "differentiates them once more; {method} pushes the fewest vectors "
-        "(forward-over-reverse is the Hessian-vector product that Lux.jl switches to)"
+        "differentiates them once more; {method} has the lowest estimated cost "
+        "(forward-over-reverse is the Hessian-vector product that Lux.jl switches to; "
+        "forward-over-forward pushes only tangents, which wins for few inputs)"
     )
     return _pick(operator, costs, requested, why)
 
 
+def nested_chain_cost(terms: Iterable[tuple[int, ...]]) -> float:
+    """Cost of ``∂^α f`` for every multi-index ``α`` in ``terms`` by chains of nested jvps.
+
+    A chain of ``k = |α|`` nested ``jax.jvp`` calls pushes ``2^k`` vectors, but XLA merges the
+    duplicates (a tangent along ``e_i`` pushed twice), so the value costs one vector per
+    distinct sub-multi-index ``β ≤ α`` (``U``: ``k + 1`` along one axis, ``2^k`` for distinct
+    axes). The reverse pass of a training step sees the unmerged ``2^k``: measured, the step
+    costs about ``(U + raw) / 2`` of them, each ``NESTED_JVP_WEIGHT`` of a Taylor-mode vector.
+    Counts include the primal (the chains share it).
+    """
+    seen: set[tuple[int, ...]] = set()
+    raw = 1
+    for alpha in terms:
+        raw += 2 ** sum(alpha) - 1
+        seen.update(itertools.product(*(range(a + 1) for a in alpha)))
+    distinct = max(len(seen), 1)
+    return NESTED_JVP_WEIGHT * (distinct + raw) / 2.0
+
+
 def nested_order(order: int) -> float:
-    """Vectors pushed by ``order`` nested first-order passes."""
-    return float(2**order)
+    """Cost of ``d^k f/dt^k`` by ``order`` nested jvps along one direction (`nested_chain_cost`)."""
+    return nested_chain_cost([(order,)])
 
 
 def derivative(order: int, m: int, requested: str) -> Plan:
@@ -112,11 +195,12 @@ def derivative(order: int, m: int, requested: str) -> Plan:
     r = REVERSE_FACTOR
     costs = {
         "forward": nested_order(order),
-        "reverse": nested_order(order) * r * max(m, 1),
+        "reverse": float(2**order) * r * max(m, 1),
     }
     why = (
-        f"order {order} of a function of one scalar: each nesting doubles the vectors, and "
-        "reverse mode pays once per output; {method} is cheaper"
+        f"order {order} of a function of one scalar: nested forward passes share their "
+        "repeated tangents, nested reverse passes double the work per order and pay once per "
+        "output; {method} is cheaper"
     )
     return _pick("derivative", costs, requested, why)
 
@@ -131,19 +215,25 @@ def linear(
 ) -> Plan:
     """Choose among strategies for ``Σ_α c_α ∂^α f`` given each candidate's estimated cost."""
     orders = sorted({sum(a) for a in terms})
-    why = f"{len(terms)} term(s) of order {orders} in d={d}: {{method}} pushes the fewest vectors"
+    why = f"{len(terms)} term(s) of order {orders} in d={d}: {{method}} is estimated cheapest"
     return _pick(operator, dict(candidates), requested, why, notes)
 
 
 def nested_linear_cost(terms: Mapping[tuple[int, ...], float], d: int) -> float:
-    """Vectors pushed by ``_nested.apply_nested`` for these terms."""
+    """Cost of ``_nested.apply_nested`` for these terms.
+
+    One primal; one jvp for all order-1 terms together; one forward-over-reverse Hessian for
+    the order-2 terms; chains of nested jvps (`nested_chain_cost`) for higher orders.
+    """
     cost = 1.0
     orders = {sum(a) for a in terms}
     if 1 in orders:
         cost += 1.0
     if 2 in orders:
-        cost += (1.0 + d) * (1.0 + REVERSE_FACTOR)
-    cost += sum(nested_order(sum(a)) for a in terms if sum(a) >= 3)
+        cost += (1.0 + d) * (1.0 + NESTED_REVERSE_FACTOR) - 1.0
+    chains = [a for a in terms if sum(a) >= 3]
+    if chains:
+        cost += nested_chain_cost(chains) - NESTED_JVP_WEIGHT  # the primal is shared
     return cost
 
 

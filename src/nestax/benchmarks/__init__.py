@@ -94,3 +94,14 @@ register(
     "lotka-volterra training step (± seed penalty) vs hand-written diffrax+optax and "
     "torch+torchdiffeq",
 )
+register(
+    "operators",
+    "nestax.benchmarks.operators",
+    "value and training step of Laplacians, biharmonics, 4th and mixed partials vs jax.hessian, "
+    "nested jvp, folx and jet",
+)
+register(
+    "planner",
+    "nestax.benchmarks.planner",
+    "is method='auto' as fast as the best explicit method? first- and second-order shapes",
+)

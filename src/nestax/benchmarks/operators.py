@@ -1,0 +1,686 @@
+r"""Suite ``operators``: linear differential operators of a network, nestax against its peers.
+
+For each operator below, on a tanh MLP (3 hidden layers of 128, scalar output, float32) and a
+batch of 256 points, two cases are timed:
+
+- ``value``: ``jit(vmap(L u))`` -- the operator at every point of the batch;
+- ``step``: ``jit(grad(params -> mean((L u)(x_b)^2)))`` -- one training gradient.
+
+The operators: the Laplacian in d = 2, 16, 64, 256; the biharmonic :math:`\Delta^2` in d = 2, 5;
+:math:`\partial^4 u/\partial x^4` in 1-D; :math:`u_{xxy}` in 2-D; the heat operator
+:math:`u_t - \nu(u_{xx} + u_{yy})` in 3-D (:math:`\nu = 0.1`).
+
+Contenders (all in one process, interleaved by the harness; the reference is ``nestax auto``):
+
+- ``nestax auto`` and ``nestax <method>`` for every method the operator accepts (the four
+  nestings of first-order AD for the Laplacian, ``nested`` / ``taylor`` / ``collapsed`` for
+  every operator, ``forward`` / ``reverse`` for ``derivative``). The two nestings whose cost
+  grows as ``d^2`` (``reverse-over-forward``, ``reverse-over-reverse``) are timed up to d = 16;
+  at d = 64 their model cost is 40-60 times the best and one step takes minutes here.
+- ``jax.hessian``: what a JAX user writes -- ``trace(jax.hessian(u))``;
+  ``einsum('iijj', hessian(hessian(u)))`` for the biharmonic; ``grad(grad(grad(grad(u))))``
+  for the 1-D fourth derivative; ``jax.grad`` of a Hessian entry for :math:`u_{xxy}`.
+- ``nested jvp``: one chain of ``|alpha|`` ``jax.jvp`` calls per multi-index ``alpha`` of the
+  operator, vmapped over the multi-indices.
+- ``folx``: ``folx.forward_laplacian`` (the forward Laplacian); folx-of-folx for the biharmonic
+  (and for the 1-D fourth derivative, the biharmonic in 1-D); for the heat operator the spatial
+  forward Laplacian plus one ``jax.jvp`` for ``u_t``. Skipped when folx is not installed; not
+  applicable to :math:`u_{xxy}`.
+- ``jet``: ``jax.experimental.jet`` along the same directions and weights nestax's Taylor
+  strategies use (unit vectors for the Laplacian; the ``d^2``-direction polarization for the
+  biharmonic and mixed partials) -- the same algorithm on jet's engine.
+
+Peak memory: ``memory_analysis()`` of the compiled executable, argument + output + temporary
+bytes minus aliased bytes (deterministic; XLA's buffer assignment, not the process's RSS). It
+is in each row's note with the compile time (the executables are compiled ahead of time, so the
+harness's "first call" column is a plain call).
+
+Run: ``nestax bench operators`` (the harness table), or ``python -m nestax.benchmarks.operators
+[--repeats N] [--out DIR]``, which also writes ``operators_summary.md``: per-point times, peak
+memory, and the issue-3 Done-when figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import importlib.util
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import nestax as nx
+
+from .._strategies._directions import plan as direction_plan
+from ._harness import Case, Contender, markdown_table, run_cases
+
+WIDTH, DEPTH, BATCH, NU = 128, 3, 256, 0.1
+HESSIAN_OF_HESSIAN_D5 = (
+    "hessian of hessian at d=5 computes all 625 fourth derivatives: measured once, one step "
+    "took 57 s and 7.7 GiB (compiled peak) here, so it is not repeated"
+)
+REFERENCE = "nestax auto"
+SETTINGS = {
+    "network": f"tanh MLP, {DEPTH} hidden layers of {WIDTH}, scalar output",
+    "batch": BATCH,
+    "dtype": "float32",
+    "value": "jit(vmap(operator)) over the batch",
+    "step": "jit(grad over the parameters of the mean squared operator over the batch)",
+    "memory": "compiled.memory_analysis(): argument + output + temp - alias bytes",
+    "times": f"per call, i.e. per batch of {BATCH} points (operators_summary.md: per point)",
+}
+
+PointOp = Callable[[Callable[[jax.Array], jax.Array]], Callable[[jax.Array], jax.Array]]
+
+
+# ----------------------------------------------------------------------------- network
+
+
+def mlp(d_in: int, seed: int = 0) -> tuple[Any, Callable[[Any, jax.Array], jax.Array]]:
+    """Parameters and ``net(params, x) -> scalar`` of the benchmark MLP on ``R^d_in``."""
+    sizes = [d_in, *([WIDTH] * DEPTH), 1]
+    keys = jax.random.split(jax.random.key(seed), len(sizes) - 1)
+    params = [
+        (
+            jax.random.normal(k, (a, b), jnp.float32) / jnp.sqrt(jnp.float32(a)),
+            jnp.zeros((b,), jnp.float32),
+        )
+        for k, a, b in zip(keys, sizes[:-1], sizes[1:], strict=True)
+    ]
+
+    def net(p: Any, x: jax.Array) -> jax.Array:
+        h = x
+        for w, b in p[:-1]:
+            h = jnp.tanh(h @ w + b)
+        w, b = p[-1]
+        return (h @ w + b)[0]
+
+    return params, net
+
+
+# ----------------------------------------------------------------------------- problems
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """An operator at one input dimension: how each contender computes it at one point.
+
+    ``d = 0`` means a function of a scalar ``t`` (shape ``()``). Beside ``auto``, every method
+    that ``auto`` considered (the candidates of ``nestax.explain``) is timed, except those in
+    ``exclude``; ``peers`` map a contender name to a point-operator builder
+    ``u -> (x -> L u(x))`` and to the modules it needs; ``skip`` names peers not timed in a mode
+    (``{mode: {name: reason}}``, the reason goes into the case's description).
+    """
+
+    name: str
+    d: int
+    nestax: Callable[..., PointOp]  # method -> point-operator builder
+    explain: Callable[[Callable[[jax.Array], jax.Array], jax.Array], nx.Plan]
+    peers: dict[str, tuple[PointOp, tuple[str, ...]]]
+    description: str
+    exclude: dict[str, str] = dataclasses.field(default_factory=dict)
+    skip: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
+
+
+def _jet_apply(terms: dict[tuple[int, ...], float], d: int) -> PointOp:
+    """``L u`` with ``jax.experimental.jet`` along nestax's Taylor directions and weights."""
+    from jax.experimental import jet
+
+    _, groups = direction_plan(terms, max(d, 1), op="jet")
+
+    def build(u):
+        def lu(x):
+            z = x.reshape(-1)
+            g = (lambda v: u(v[0])) if d == 0 else u
+            total = 0.0
+            for group in groups:
+                k = group.order
+                dirs = jnp.asarray(group.directions, z.dtype)
+                zeros = jnp.zeros_like(z)
+
+                def along(v, k=k, zeros=zeros):
+                    _, series = jet.jet(g, (z,), ((v,) + (zeros,) * (k - 1),))
+                    return series[k - 1]
+
+                top = jax.vmap(along)(dirs)
+                total = total + jnp.dot(jnp.asarray(group.weights, z.dtype), top)
+            return total
+
+        return lu
+
+    return build
+
+
+def _nested_jvp_apply(terms: dict[tuple[int, ...], float], d: int) -> PointOp:
+    """``L u`` by one chain of ``|alpha|`` nested ``jax.jvp`` per term, as a user writes it.
+
+    Terms with the same pattern of multiplicities (``(2,)`` for every ``d^2/dx_i^2``,
+    ``(2, 2)`` for every ``d^4/dx_i^2 dx_j^2``) are vmapped over their unit vectors together;
+    a repeated direction is the same traced vector at every level of the chain (as in
+    ``jvp(lambda z: jvp(u, (z,), (e,))[1], (x,), (e,))``), so XLA can merge the repeats. A
+    single term (``d^4/dx^4``, ``u_xxy``) uses constant directions, as written by hand.
+    """
+    groups: dict[tuple[int, ...], list[tuple[list[int], float]]] = {}
+    for alpha, c in terms.items():
+        axes = [i for i, a in enumerate(alpha) if a]
+        groups.setdefault(tuple(alpha[i] for i in axes), []).append((axes, c))
+    n = max(d, 1)
+    eye = np.eye(n, dtype=np.float32)
+
+    def build(u):
+        g0 = (lambda v: u(v[0])) if d == 0 else u
+
+        def lu(x):
+            z = x.reshape(-1)
+            total = 0.0
+            for pattern, group in groups.items():
+                vectors = np.stack([eye[axes] for axes, _ in group])  # (n_terms, s, n)
+                coef = jnp.asarray([c for _, c in group], z.dtype)
+
+                def chain(vs, pattern=pattern):
+                    g = g0
+                    for slot, mult in enumerate(pattern):
+                        for _ in range(mult):
+                            g = functools.partial(
+                                lambda w, g, v: jax.jvp(g, (w,), (v,))[1], g=g, v=vs[slot]
+                            )
+                    return g(z)
+
+                if len(group) == 1:  # one term: constant directions, nothing to vmap
+                    values = chain(jnp.asarray(vectors[0], z.dtype))[None]
+                else:
+                    values = jax.vmap(chain)(jnp.asarray(vectors, z.dtype))
+                total = total + jnp.dot(coef, values)
+            return total
+
+        return lu
+
+    return build
+
+
+def _folx_laplacian(u):
+    import folx
+
+    return lambda x: folx.forward_laplacian(u)(x).laplacian
+
+
+def _folx_biharmonic(u):
+    import folx
+
+    inner = lambda z: folx.forward_laplacian(u)(z).laplacian
+    return lambda x: folx.forward_laplacian(inner)(x).laplacian
+
+
+def _laplacian(d: int) -> Problem:
+    exclude = {}
+    if d >= 64:
+        why = "model cost 40-60 times the best; one step takes minutes here"
+        exclude.update(dict.fromkeys(("reverse-over-forward", "reverse-over-reverse"), why))
+    if d >= 256:
+        why = (
+            "the forward-over-reverse Hessian, the algorithm of the jax.hessian peer (timed); "
+            "3.5 times the best in the model, about 6 s per step here"
+        )
+        exclude.update(dict.fromkeys(("forward-over-reverse", "nested"), why))
+    terms = nx.Laplacian().terms(d)
+    peers = {
+        "jax.hessian": (lambda u: lambda x: jnp.trace(jax.hessian(u)(x)), ()),
+        "nested jvp": (_nested_jvp_apply(terms, d), ()),
+        "folx": (_folx_laplacian, ("folx",)),
+        "jet": (_jet_apply(terms, d), ()),
+    }
+    return Problem(
+        f"laplacian d={d}",
+        d,
+        lambda method: lambda u: nx.laplacian(u, method=method),
+        lambda u, x: nx.explain(nx.laplacian, u, x),
+        peers,
+        f"Laplacian of u: R^{d} -> R",
+        exclude,
+    )
+
+
+def _biharmonic(d: int) -> Problem:
+    op = nx.Biharmonic()
+    terms = op.terms(d)
+    skip = {}
+    if d >= 5:
+        why = HESSIAN_OF_HESSIAN_D5
+        skip = {"value": {"jax.hessian": why}, "step": {"jax.hessian": why}}
+    peers = {
+        "jax.hessian": (
+            lambda u: lambda x: jnp.einsum("iijj->", jax.hessian(jax.hessian(u))(x)),
+            (),
+        ),
+        "nested jvp": (_nested_jvp_apply(terms, d), ()),
+        "folx": (_folx_biharmonic, ("folx",)),
+        "jet": (_jet_apply(terms, d), ()),
+    }
+    return Problem(
+        f"biharmonic d={d}",
+        d,
+        lambda method: lambda u: nx.apply(op, u, method=method),
+        lambda u, x: nx.explain(op, u, x),
+        peers,
+        f"biharmonic Δ²u of u: R^{d} -> R (jax.hessian: hessian of hessian; folx: folx of folx)",
+        skip=skip,
+    )
+
+
+def _fourth_1d() -> Problem:
+    terms = {(4,): 1.0}
+
+    def grads(u):
+        g = u
+        for _ in range(4):
+            g = jax.grad(g)
+        return g
+
+    def folx_1d(u):
+        return lambda t: _folx_biharmonic(lambda z: u(z[0]))(t[None])
+
+    peers = {
+        "jax.hessian": (grads, ()),
+        "nested jvp": (_nested_jvp_apply(terms, 0), ()),
+        "folx": (folx_1d, ("folx",)),
+        "jet": (_jet_apply(terms, 0), ()),
+    }
+    return Problem(
+        "d4/dx4 1-D",
+        0,
+        lambda method: lambda u: nx.derivative(u, order=4, method=method),
+        lambda u, t: nx.explain(nx.derivative, u, t, order=4),
+        peers,
+        "fourth derivative of u: R -> R (jax.hessian: jax.grad nested 4 times; folx: folx of "
+        "folx, the biharmonic in 1-D)",
+    )
+
+
+def _uxxy() -> Problem:
+    alpha = (2, 1)
+    terms = {alpha: 1.0}
+
+    def hess_grad(u):
+        return lambda x: jax.grad(lambda z: jax.hessian(u)(z)[0, 0])(x)[1]
+
+    def grad_grad_grad(u):
+        gx = lambda z: jax.grad(u)(z)[0]
+        gxx = lambda z: jax.grad(gx)(z)[0]
+        return lambda x: jax.grad(gxx)(x)[1]
+
+    peers = {
+        "jax.hessian": (hess_grad, ()),
+        "jax.grad nested": (grad_grad_grad, ()),
+        "nested jvp": (_nested_jvp_apply(terms, 2), ()),
+        "jet": (_jet_apply(terms, 2), ()),
+    }
+    return Problem(
+        "u_xxy 2-D",
+        2,
+        lambda method: lambda u: nx.partial(u, alpha, method=method),
+        lambda u, x: nx.explain(nx.partial, u, x, alpha=alpha),
+        peers,
+        "mixed partial u_xxy of u: R^2 -> R (jax.hessian: jax.grad of the Hessian entry; "
+        "folx does not apply)",
+    )
+
+
+def _heat() -> Problem:
+    op = nx.Partial((1, 0, 0)) - NU * (nx.Partial((0, 2, 0)) + nx.Partial((0, 0, 2)))
+    terms = op.terms(3)
+
+    def hess(u):
+        def lu(x):
+            g, h = jax.grad(u)(x), jax.hessian(u)(x)
+            return g[0] - NU * (h[1, 1] + h[2, 2])
+
+        return lu
+
+    def folx_heat(u):
+        import folx
+
+        def lu(x):
+            lap = folx.forward_laplacian(lambda s: u(jnp.concatenate([x[:1], s])))(x[1:]).laplacian
+            ut = jax.jvp(u, (x,), (jnp.eye(3, dtype=x.dtype)[0],))[1]
+            return ut - NU * lap
+
+        return lu
+
+    peers = {
+        "jax.hessian": (hess, ()),
+        "nested jvp": (_nested_jvp_apply(terms, 3), ()),
+        "folx": (folx_heat, ("folx",)),
+        "jet": (_jet_apply(terms, 3), ()),
+    }
+    return Problem(
+        "heat 3-D",
+        3,
+        lambda method: lambda u: nx.apply(op, u, method=method),
+        lambda u, x: nx.explain(op, u, x),
+        peers,
+        f"u_t - {NU}(u_xx + u_yy) of u: R^3 -> R (jax.hessian: jax.grad and jax.hessian; folx: "
+        "spatial forward Laplacian plus a jvp for u_t)",
+    )
+
+
+def problems() -> list[Problem]:
+    """Every operator of the suite, in the order of the report."""
+    return [
+        *(_laplacian(d) for d in (2, 16, 64, 256)),
+        *(_biharmonic(d) for d in (2, 5)),
+        _fourth_1d(),
+        _uxxy(),
+        _heat(),
+    ]
+
+
+# ----------------------------------------------------------------------------- jobs
+
+
+@dataclasses.dataclass
+class Compiled:
+    """An ahead-of-time compiled job: the zero-argument step, compile time, peak bytes."""
+
+    step: Callable[[], Any]
+    compile_s: float
+    peak_bytes: int
+
+
+def compile_job(problem: Problem, build: PointOp, mode: str) -> Compiled:
+    """Compile ``value`` (``vmap`` of the operator) or ``step`` (its training gradient)."""
+    params, net = mlp(max(problem.d, 1))
+    shape = (BATCH,) if problem.d == 0 else (BATCH, problem.d)
+    xs = jax.random.normal(jax.random.key(1), shape, jnp.float32)
+
+    def point_fn(p):
+        return (lambda t: net(p, t[None])) if problem.d == 0 else (lambda x: net(p, x))
+
+    def values(p, xs):
+        return jax.vmap(build(point_fn(p)))(xs)
+
+    if mode == "value":
+        fn = values
+    elif mode == "step":
+        fn = jax.grad(lambda p, xs: jnp.mean(values(p, xs) ** 2))
+    else:
+        raise ValueError(f"compile_job: argument `mode` must be 'value' or 'step'; got {mode!r}")
+    t0 = time.perf_counter()
+    compiled = jax.jit(fn).lower(params, xs).compile()
+    compile_s = time.perf_counter() - t0
+    peak = -1
+    try:
+        m = compiled.memory_analysis()
+        peak = int(
+            m.argument_size_in_bytes
+            + m.output_size_in_bytes
+            + m.temp_size_in_bytes
+            - m.alias_size_in_bytes
+        )
+    except Exception:  # some backends have no memory analysis  # noqa: S110
+        pass
+    return Compiled(lambda: compiled(params, xs), compile_s, peak)
+
+
+def _mib(n: int) -> str:
+    return "n/a" if n < 0 else f"{n / 2**20:.1f} MiB"
+
+
+def _failing(err: Exception) -> Callable[[], Any]:
+    def make():
+        raise err
+
+    return make
+
+
+def batched_plan(problem: Problem, u: Callable[[jax.Array], jax.Array]) -> nx.Plan:
+    """The plan ``auto`` makes for ``u`` under ``vmap`` over the benchmark's batch.
+
+    Strategies may cost themselves per batch (the "reduced" strategy shares its basis among
+    the points of a batch), so the plan is taken while tracing the batched call.
+    """
+    captured = []
+
+    def one(x):
+        captured.append(problem.explain(u, x))
+        return jnp.zeros(())
+
+    shape = (BATCH,) if problem.d == 0 else (BATCH, problem.d)
+    jax.eval_shape(jax.vmap(one), jax.ShapeDtypeStruct(shape, jnp.float32))
+    return captured[0]
+
+
+def build_case(problem: Problem, mode: str) -> Case:
+    """Compile every contender of ``problem`` in ``mode``; notes carry memory and compile time."""
+    params, net = mlp(max(problem.d, 1))
+    u0 = (lambda t: net(params, t[None])) if problem.d == 0 else (lambda x: net(params, x))
+    plan = batched_plan(problem, u0)
+    entries: list[tuple[str, PointOp, tuple[str, ...], str]] = [
+        (REFERENCE, problem.nestax("auto"), (), f"auto picked {plan.method}")
+    ]
+    entries += [
+        (f"nestax {m}", problem.nestax(m), (), "") for m in plan.costs if m not in problem.exclude
+    ]
+    skipped = problem.skip.get(mode, {})
+    entries += [(n, b, req, "") for n, (b, req) in problem.peers.items() if n not in skipped]
+    notes = [f"nestax {m} not timed: {why}" for m, why in problem.exclude.items()]
+    notes += [f"{n} not timed: {why}" for n, why in skipped.items()]
+    contenders = []
+    for name, build, requires, note in entries:
+        if any(importlib.util.find_spec(r) is None for r in requires):
+            contenders.append(Contender(name, _failing(RuntimeError()), requires=requires))
+            continue
+        try:
+            job = compile_job(problem, build, mode)
+        except Exception as err:  # reported by the harness as a failed contender
+            contenders.append(Contender(name, _failing(err), note=note))
+            continue
+        info = f"peak {_mib(job.peak_bytes)}; compile {job.compile_s:.1f} s"
+        contenders.append(
+            Contender(
+                name,
+                functools.partial(lambda s: s, job.step),
+                note=f"{note}; {info}" if note else info,
+            )
+        )
+    description = "; ".join([problem.description, *notes])
+    return Case(f"{problem.name} · {mode}", description, contenders, reference=REFERENCE)
+
+
+class LazyCases(Sequence):
+    """The suite's cases, each compiled only when the harness reaches it (so compiled
+    executables of one case are freed before the next case compiles)."""
+
+    def __init__(self, keys: Sequence[tuple[Problem, str]]):
+        self._keys = list(keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        return build_case(*self._keys[i])
+
+
+def case_keys(probs: Sequence[Problem] | None = None) -> list[tuple[Problem, str]]:
+    """``(problem, mode)`` for every case, value before step."""
+    return [(p, m) for p in (problems() if probs is None else probs) for m in ("value", "step")]
+
+
+def cases() -> Sequence[Case]:
+    """The ``operators`` suite: a value case and a training-step case per problem."""
+    return LazyCases(case_keys())
+
+
+#: Cases whose slowest contenders take seconds per call: `main` gives them fewer repeats.
+HEAVY = ("laplacian d=256 · value", "laplacian d=256 · step", "biharmonic d=5 · step")
+
+
+# ----------------------------------------------------------------------------- summary
+
+NESTED_VARIANTS = ("nestax forward", "nestax reverse", "nestax nested", "jax.hessian", "nested jvp")
+
+
+def _rows(report: dict[str, Any], case: str) -> dict[str, dict[str, Any]]:
+    for c in report["cases"]:
+        if c["name"] == case:
+            return {r["name"]: r for r in c["results"] if r.get("status") == "ok"}
+    return {}
+
+
+def _peak(row: dict[str, Any]) -> str:
+    note = row.get("note", "")
+    return note.split("peak ")[1].split(";")[0] if "peak " in note else "n/a"
+
+
+def _speedup(rows: dict[str, dict[str, Any]], peer: str) -> float | None:
+    """How many times faster ``nestax auto`` is than ``peer`` (paired within rounds)."""
+    if REFERENCE not in rows or peer not in rows:
+        return None
+    return 1.0 / rows[peer]["ratio_reference_over_this"]
+
+
+def summary(report: dict[str, Any], load: tuple[float, float] | None = None) -> str:
+    """Per-point times and memory, the Done-when figures of issue 3, and auto against the best
+    nestax method on every case."""
+    out = ["# Suite `operators`: summary", ""]
+    env, settings = report["environment"], report["settings"]
+    out.append(
+        f"{report['created']} · {env['cpu_count']} CPUs · jax {env['jax']} ({env['jax_backend']}) "
+        f"· {settings['repeats']} interleaved repeats"
+        + (f" ({settings['heavy_repeats']})" if "heavy_repeats" in settings else "")
+        + (f" · load average {load[0]:.1f} before, {load[1]:.1f} after" if load else "")
+    )
+    out += [
+        "",
+        f"Per-point times (per-batch median ÷ {BATCH}); peak = compiled memory of the whole "
+        "batch job (argument + output + temp − alias). `speed-up` = time of the contender ÷ "
+        "time of `nestax auto`, paired within rounds (above 1: auto is faster).",
+        "",
+        "| case | contender | per point | peak | speed-up of auto |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for c in report["cases"]:
+        rows = _rows(report, c["name"])
+        for name, row in rows.items():
+            sp = _speedup(rows, name)
+            out.append(
+                f"| {c['name']} | {name} | {row['median_s'] / BATCH * 1e6:.3g} µs | {_peak(row)} | "
+                f"{'—' if sp is None else f'{sp:.2f}×'} |"
+            )
+    out += ["", "## Done when (issue 3), training step, float32", ""]
+
+    def fig(case: str, peer: str, need: float, goal: float | None = None) -> str:
+        rows = _rows(report, case)
+        sp = _speedup(rows, peer)
+        if sp is None:
+            return f"- {case}: auto vs {peer}: not measured"
+        verdict = "met" if sp >= need else "NOT met"
+        g = "" if goal is None else f"; goal {goal}×: {'met' if sp >= goal else 'not met'}"
+        return (
+            f"- {case}: auto is **{sp:.2f}×** faster than {peer} (need ≥ {need}×: {verdict}{g}); "
+            f"peak auto {_peak(rows[REFERENCE])}, {peer} {_peak(rows[peer])}"
+        )
+
+    out.append(fig("laplacian d=64 · step", "jax.hessian", 3.5))
+    out.append(fig("laplacian d=64 · step", "folx", 1.0, 1.3))
+    out.append(fig("biharmonic d=2 · step", "jax.hessian", 10.0))
+    out.append(fig("biharmonic d=2 · step", "folx", 1.0, 1.3))
+    rows = _rows(report, "d4/dx4 1-D · step")
+    nested = {n: _speedup(rows, n) for n in NESTED_VARIANTS if n in rows}
+    if nested:
+        best = min(nested, key=lambda n: nested[n])
+        out.append(
+            f"- d4/dx4 1-D · step: against the best nested variant ({best}) auto is "
+            f"**{nested[best]:.2f}×** faster (need ≥ 1: "
+            f"{'met' if nested[best] >= 1.0 else 'NOT met'}); peak auto "
+            f"{_peak(rows[REFERENCE])}, {best} {_peak(rows[best])}"
+        )
+    out += [
+        "",
+        "## auto against the best explicit nestax method (need: auto ≤ 1.10 × best)",
+        "",
+        "`auto ÷ same` compares auto with the explicit run of the method it picked: the two "
+        "are the same executable, so this column is the measurement's own noise.",
+        "",
+        "| case | auto picked | best nestax method | auto ÷ best | within 10% | auto ÷ same |",
+        "|---|---|---|---:|---|---:|",
+    ]
+    for c in report["cases"]:
+        rows = _rows(report, c["name"])
+        mine = {n: r for n, r in rows.items() if n.startswith("nestax ")}
+        if REFERENCE not in rows or not mine:
+            continue
+        # paired ratio time(auto)/time(method) is ratio_reference_over_this; slowdown = 1/that
+        slow = {n: 1.0 / r["ratio_reference_over_this"] for n, r in mine.items()}
+        best = min(slow, key=lambda n: slow[n])
+        rel = 1.0 / slow[best]
+        picked = rows[REFERENCE]["note"].split(";")[0].removeprefix("auto picked ")
+        same = slow.get(f"nestax {picked}")
+        out.append(
+            f"| {c['name']} | {picked} | {best.removeprefix('nestax ')} | {rel:.3f} | "
+            f"{'yes' if rel <= 1.10 else '**no**'} | {'—' if same is None else f'{1 / same:.3f}'} |"
+        )
+    return "\n".join(out) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Run the suite, write ``operators.{json,md}`` and ``operators_summary.md``.
+
+    The cases in `HEAVY` get ``--heavy-repeats`` rounds, the others ``--repeats``; the two
+    runs are merged into one report, in the suite's order.
+    """
+    parser = argparse.ArgumentParser(prog="python -m nestax.benchmarks.operators")
+    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--heavy-repeats", type=int, default=7)
+    parser.add_argument("--out", default="benchmarks/results")
+    parser.add_argument("--only", default="", help="run the cases whose name contains this")
+    args = parser.parse_args(argv)
+    keys = [k for k in case_keys() if args.only in f"{k[0].name} · {k[1]}"]
+    heavy = [k for k in keys if f"{k[0].name} · {k[1]}" in HEAVY]
+    light = [k for k in keys if k not in heavy]
+    load0 = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    reports = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for part, repeats in ((light, args.repeats), (heavy, args.heavy_repeats)):
+            if part:
+                reports.append(
+                    run_cases("operators", LazyCases(part), repeats=repeats, out_dir=tmp)
+                )
+    load1 = os.getloadavg()[0]
+    order = {f"{p.name} · {m}": i for i, (p, m) in enumerate(keys)}
+    report = reports[0]
+    report["cases"] = sorted(
+        (c for r in reports for c in r["cases"]), key=lambda c: order[c["name"]]
+    )
+    report["settings"] = {
+        **report["settings"],
+        **SETTINGS,
+        "repeats": args.repeats,
+        "heavy_repeats": f"{args.heavy_repeats} for {', '.join(HEAVY)}",
+        "load_average": f"{load0:.1f} before, {load1:.1f} after (2 cores)",
+        "wall_s": round(time.perf_counter() - t0, 1),
+    }
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "operators.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / "operators.md").write_text(markdown_table(report))
+    text = summary(report, (load0, load1))
+    (out / "operators_summary.md").write_text(text)
+    print(text)
+    print(f"wrote {out / 'operators.json'}, operators.md and operators_summary.md")
+    return report
+
+
+if __name__ == "__main__":
+    main()
