@@ -21,6 +21,17 @@ def enable_x64() -> None:
     jax.config.update("jax_enable_x64", True)
 
 
+def adam_then_lbfgs(iters: int, learning_rate: float = 1e-3, memory_size: int = 50) -> list:
+    """The usual PINN schedule: the first third of ``iters`` Adam, the rest L-BFGS."""
+    from .. import _fit
+
+    adam = max(iters // 3, 1)
+    stages = [_fit.Stage("adam", adam, learning_rate=learning_rate)]
+    if iters > adam:
+        stages.append(_fit.Stage("lbfgs", iters - adam, memory_size=memory_size))
+    return stages
+
+
 def default_out_dir(name: str) -> Path:
     return Path("runs") / name
 

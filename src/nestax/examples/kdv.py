@@ -81,11 +81,7 @@ def run(
     net = pinn.mlp(jax.random.key(seed), 2, width=width, depth=depth)
     loss = problem.loss()
     check = nx.check_gradients(lambda p: loss(p)["residual"], net, n_directions=8)
-    adam = max(iters // 3, 1)
-    stages = [nx.Stage("adam", adam, learning_rate=1e-3)]
-    if iters > adam:
-        stages.append(nx.Stage("lbfgs", iters - adam, memory_size=50))
-    result = nx.fit(loss, net, stages, progress=progress)
+    result = nx.fit(loss, net, _run.adam_then_lbfgs(iters), progress=progress)
     tt, xx = np.meshgrid(np.linspace(0, T1, 81), np.linspace(-L, L, 201), indexing="ij")
     pts = np.stack([tt.ravel(), xx.ravel()], 1)
     errors = pinn.evaluate(problem, result.params, pts, exact)
