@@ -43,18 +43,52 @@ nestax.benchmarks.operators``), results in ``benchmarks/results/``. Each entry i
 training-step time ÷ the fastest method's (median of rounds, paired), then ``/`` the model's
 cost ÷ the cheapest candidate's:
 
-CALIBRATION_TABLE
+::
+
+    gradient d=1       forward 1.00/1.00, reverse 1.05/1.00
+    gradient d=2       reverse 1.00/1.00, forward 1.59/1.50
+    gradient d=16      reverse 1.00/1.00, forward 10.23/8.50
+    jacobian d=2 m=2   reverse 1.00/1.00, forward 1.11/1.00
+    hessian d=2        fwd-fwd 1.00/1.00, rev-fwd 1.02/1.00, fwd-rev 1.73/1.17, rev-rev 1.90/1.17
+    hessian d=4        fwd-rev 1.00/1.00, rev-rev 1.11/1.00, rev-fwd 1.69/1.43, fwd-fwd 1.81/1.43
+    hessian d=16       fwd-rev 1.00/1.00, rev-rev 1.41/1.00, fwd-fwd 7.29/4.86, rev-fwd 7.45/4.86
+    laplacian d=2      collapsed 1.00/1.00, taylor 1.30/1.25, fwd-fwd 1.92/1.75,
+                       rev-fwd 2.67/2.25, nested 4.39/2.62, fwd-rev 4.46/2.62, rev-rev 4.81/2.62
+    laplacian d=16     collapsed 1.00/1.00, taylor 3.33/1.83, fwd-fwd 4.57/2.72, nested 5.79/3.31,
+                       fwd-rev 5.82/3.31, rev-rev 7.86/3.31, rev-fwd 40.66/16.06
+    d^k/dt^k, k=2      taylor 1.00/1.14, collapsed 1.03/1.14, forward 1.05/1.00, nested 1.48/2.67,
+                       reverse 1.53/1.52
+    d^k/dt^k, k=3      collapsed 1.00/1.00, taylor 1.10/1.00, forward 1.37/1.12, nested 1.49/1.19,
+                       reverse 2.75/2.00
+    d^k/dt^k, k=4      collapsed 1.00/1.00, taylor 1.00/1.00, nested 1.44/1.62, forward 1.49/1.57,
+                       reverse 5.40/3.20
+    biharmonic d=3     collapsed 1.00/1.00, taylor 1.56/1.25, nested 2.19/2.19
+    biharmonic d=4     collapsed 1.00/1.00, nested 1.16/1.90, taylor 1.17/1.29
+    d³/dxdydz          nested 1.00/1.00, collapsed 1.50/1.60, taylor 2.04/2.08
+    d⁴/dx²dy²          nested 1.00/1.00, collapsed 1.15/1.45, taylor 1.57/1.77
+    laplacian d=64*    collapsed 1.00/1.00, taylor 2.05/1.95, fwd-fwd 2.63/2.92,
+                       fwd-rev 6.11/3.45, nested 6.20/3.45
+    laplacian d=256*   reduced 1.00/1.00, collapsed 1.30/1.96, taylor 2.49/3.90, fwd-fwd 4.48/5.85
+    biharmonic d=2*    collapsed 1.00/1.00, taylor 1.21/1.18, nested 1.85/2.03
+    biharmonic d=5*    nested 1.00/1.40, collapsed 1.10/1.00, taylor 1.23/1.31
+    u_xxy 2-D*         collapsed 1.00/1.45, nested 1.08/1.00, taylor 1.21/1.82
+    heat 3-D*          collapsed 1.00/1.00, taylor 1.15/1.20, nested 7.65/3.00
+
+(``*``: operators suite, the rest: planner suite; fwd-rev = forward-over-reverse etc.)
 
 What the measurements changed (the model before: ``r`` = 1.5 everywhere, nested order ``k`` =
 ``2^k`` vectors per multi-index):
 
 1. First-order reverse mode costs what forward mode costs per vector: flops are equal (XLA cost
-   analysis) and so are times (gradient d = 1: tie; square Jacobians: reverse 0-9 % faster);
-   fits of ``r`` from the first-order cases give 0.73-1.42, median 0.85. ``r`` = 1.0 keeps
-   ``nestax.jacobian``'s documented rule (forward when ``d <= m``) and sends ties to forward.
+   analysis) and nearly so are times (gradient d = 1: a tie; square Jacobians: reverse 8-11 %
+   faster in three runs of four); fits of ``r`` from the first-order cases give 0.73-1.42,
+   median 0.85. ``r`` = 1.0 keeps ``nestax.jacobian``'s documented rule (forward when
+   ``d <= m``, so ties go to forward mode, which stores no activations); 0.9 would move square
+   Jacobians to reverse mode, and also the 1 -> 1 Jacobian that ``tests/test_operators.py``
+   expects in forward mode.
 2. An inner reverse pass is slow: forward-over-forward beats forward-over-reverse for a scalar
-   Laplacian at every d measured (2.0x at d = 2, 2.4x at 4, 1.3x at 16, 2.3x at 64) and for
-   the Hessian at d <= 2 (1.6x at d = 2), though its flops are higher (XLA cost analysis,
+   Laplacian at every d measured (2.3x at d = 2, 2.2x at 4, 1.3x at 16, 2.3x at 64) and for
+   the Hessian at d <= 2 (1.7x at d = 2), though its flops are higher (XLA cost analysis,
    step: 19.5 against 18.5 passes at d = 2). ``r2`` = 2.5 reproduces every ranking; it moves
    ``hessian`` at d <= 2 and the nested Laplacian (the fallback when the Taylor engine cannot
    run f) to forward-over-forward.
@@ -62,18 +96,20 @@ What the measurements changed (the model before: ``r`` = 1.5 everywhere, nested 
    elimination. Measured flops per point (value / step ÷ 3): ``d^4/dt^4`` 5.2 / 9.8 (model
    before: 16), biharmonic d = 5 65 / 139 (before: 241), u_xxy 6.2 / 7.6 (before: 9). The
    chain formula above fits the step flops within 10 %, and ``w`` the time per vector (0.53-0.94
-   over the cases measured, against Taylor vectors). It moves low-order mixed partials
-   (u_xxy, ∂x∂y∂z, ∂x²∂y²) to "nested" (1.0-1.55x faster than collapsed in the step) and keeps
-   Taylor mode for ``d^k/dt^k``, k >= 3 (nested 1.4x slower) and the biharmonic (1.4-2.3x
-   slower at d = 2-4; a tie at d = 5).
+   over the cases measured, against Taylor vectors). It moves low-order mixed partials to
+   "nested" (∂x∂y∂z: 1.5x faster than collapsed in the step; ∂x²∂y²: 1.0-1.36x; u_xxy: a tie,
+   0.93-1.19x over three runs) and keeps Taylor mode for ``d^k/dt^k``, k >= 3 (nested 1.4x
+   slower) and for the biharmonic (nested 1.85-2.3x slower at d = 2-3, 1.16-1.43x at d = 4,
+   a tie at d = 5: 0.90-1.02x over four runs).
 4. ``cost_taylor`` and ``cost_collapsed`` match the flops exactly (value; the step is 3.05x),
    and the time ratio taylor ÷ collapsed is as modelled (1.0-2.0) except the Laplacian at
    d = 16 (3.2 measured, 1.8 modelled), where collapsed wins anyway: unchanged.
 
-Limits. The model ranks training steps. For the value alone XLA merges the nested chains'
-repeated tangents completely, so nested AD is cheaper there than modelled: at the biharmonic
-d = 5 the value by "nested" is 2.8x faster than by "collapsed" (collapsed also hits a slow
-XLA:CPU reduce fusion there), at u_xxy 1.2x, while the training steps tie. Differences below
+Limits. The model ranks training steps; the value alone can rank otherwise. At the biharmonic
+d = 5 the value by "nested" is 2.8x faster than by "collapsed" (XLA merges the chains'
+repeated tangents completely, and collapsed meets a slow XLA:CPU reduce fusion there); at
+u_xxy "collapsed" is 1.2x faster than the "nested" that auto picks; the training steps tie in
+both. Nested chains also compile slowly (11 s for the biharmonic d = 5). Differences below
 about 10 % are within the measurement noise on this shared machine (two runs of the same
 executable differ by up to 9-12 % in some rounds, see ``operators_summary.md``).
 """

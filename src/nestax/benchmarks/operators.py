@@ -12,16 +12,19 @@ The operators: the Laplacian in d = 2, 16, 64, 256; the biharmonic :math:`\Delta
 
 Contenders (all in one process, interleaved by the harness; the reference is ``nestax auto``):
 
-- ``nestax auto`` and ``nestax <method>`` for every method the operator accepts (the four
-  nestings of first-order AD for the Laplacian, ``nested`` / ``taylor`` / ``collapsed`` for
-  every operator, ``forward`` / ``reverse`` for ``derivative``). The two nestings whose cost
-  grows as ``d^2`` (``reverse-over-forward``, ``reverse-over-reverse``) are timed up to d = 16;
-  at d = 64 their model cost is 40-60 times the best and one step takes minutes here.
+- ``nestax auto`` and ``nestax <method>`` for every candidate ``auto`` considered under
+  ``vmap`` over the batch (``nestax.explain``'s costs: the four nestings of first-order AD for
+  the Laplacian, ``nested`` / ``taylor`` / ``collapsed`` for every operator, ``reduced`` where
+  it applies, ``forward`` / ``reverse`` for ``derivative``). Not timed, with the reason in the
+  case's description: ``reverse-over-forward`` and ``reverse-over-reverse`` from d = 64 (model
+  cost 40-60 times the best; a step takes minutes), ``forward-over-reverse`` and ``nested`` at
+  d = 256 (the jax.hessian peer's algorithm, timed there; about 6 s a step), and
+  hessian-of-hessian at d = 5 (625 fourth derivatives: 57 s and 7.7 GiB for one step).
 - ``jax.hessian``: what a JAX user writes -- ``trace(jax.hessian(u))``;
   ``einsum('iijj', hessian(hessian(u)))`` for the biharmonic; ``grad(grad(grad(grad(u))))``
   for the 1-D fourth derivative; ``jax.grad`` of a Hessian entry for :math:`u_{xxy}`.
 - ``nested jvp``: one chain of ``|alpha|`` ``jax.jvp`` calls per multi-index ``alpha`` of the
-  operator, vmapped over the multi-indices.
+  operator, vmapped over the multi-indices of the same shape (as written by hand).
 - ``folx``: ``folx.forward_laplacian`` (the forward Laplacian); folx-of-folx for the biharmonic
   (and for the 1-D fourth derivative, the biharmonic in 1-D); for the heat operator the spatial
   forward Laplacian plus one ``jax.jvp`` for ``u_t``. Skipped when folx is not installed; not
@@ -35,9 +38,11 @@ bytes minus aliased bytes (deterministic; XLA's buffer assignment, not the proce
 is in each row's note with the compile time (the executables are compiled ahead of time, so the
 harness's "first call" column is a plain call).
 
-Run: ``nestax bench operators`` (the harness table), or ``python -m nestax.benchmarks.operators
-[--repeats N] [--out DIR]``, which also writes ``operators_summary.md``: per-point times, peak
-memory, and the issue-3 Done-when figures.
+Run: ``nestax bench operators`` (the harness table; every case gets ``--repeats`` rounds), or
+``python -m nestax.benchmarks.operators [--repeats 9] [--heavy-repeats 7] [--out DIR]``, which
+gives the cases in `HEAVY` fewer rounds (about 5.5 minutes on this machine when idle) and also
+writes ``operators_summary.md``: per-point times, peak memory, the issue-3 Done-when figures and
+``auto`` against the best nestax method.
 """
 
 from __future__ import annotations
@@ -542,6 +547,11 @@ def _peak(row: dict[str, Any]) -> str:
     return note.split("peak ")[1].split(";")[0] if "peak " in note else "n/a"
 
 
+def _per_point(batch_s: float) -> str:
+    us = batch_s / BATCH * 1e6
+    return f"{us / 1e3:.3g} ms" if us >= 1e3 else f"{us:.3g} µs"
+
+
 def _speedup(rows: dict[str, dict[str, Any]], peer: str) -> float | None:
     """How many times faster ``nestax auto`` is than ``peer`` (paired within rounds)."""
     if REFERENCE not in rows or peer not in rows:
@@ -574,7 +584,7 @@ def summary(report: dict[str, Any], load: tuple[float, float] | None = None) -> 
         for name, row in rows.items():
             sp = _speedup(rows, name)
             out.append(
-                f"| {c['name']} | {name} | {row['median_s'] / BATCH * 1e6:.3g} µs | {_peak(row)} | "
+                f"| {c['name']} | {name} | {_per_point(row['median_s'])} | {_peak(row)} | "
                 f"{'—' if sp is None else f'{sp:.2f}×'} |"
             )
     out += ["", "## Done when (issue 3), training step, float32", ""]
