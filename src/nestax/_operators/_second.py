@@ -31,7 +31,8 @@ def hessian(
     Args:
         f: maps one point ``x`` of shape ``(d,)`` to a scalar (or ``(scalar, aux)``).
         method: ``"auto"`` or a nesting, outer mode first: ``"forward-over-reverse"`` (``d``
-            Hessian-vector products; what ``auto`` picks), ``"reverse-over-forward"``,
+            Hessian-vector products; what ``auto`` picks from d = 3 on; below, the
+            cheaper ``"forward-over-forward"``), ``"reverse-over-forward"``,
             ``"reverse-over-reverse"``, ``"forward-over-forward"``.
         has_aux: ``f`` returns ``(y, aux)``; the result is then ``(hessian, aux)``.
 
