@@ -1,8 +1,10 @@
 """Benchmark suites, run by ``nestax bench <suite>``.
 
 The registry is open: a later suite is one :func:`register` call naming a module that provides
-``cases() -> list[Case]`` (see ``_harness.py``) and optionally ``SETTINGS`` (a dict recorded in
-the report). Modules are imported only when run.
+``cases() -> list[Case]`` (see ``_harness.py``), optionally ``SETTINGS`` (a dict recorded in
+the report) and ``prepare()`` (called before ``cases()``, for process-wide settings such as
+JAX's dispatch mode, which only take effect before JAX's first computation). Modules are
+imported only when run.
 
 Example:
     >>> from nestax.benchmarks import SUITES
@@ -61,6 +63,9 @@ def run(
 
     suite = get(name)
     module = importlib.import_module(suite.module)
+    prepare = getattr(module, "prepare", None)
+    if prepare is not None:
+        prepare()
     return run_cases(
         name,
         module.cases(),
