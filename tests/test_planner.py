@@ -187,9 +187,16 @@ def test_laplacian_fallback_nesting_is_forward_over_forward(d):
     assert nx.explain(nx.laplacian, u, jnp.ones(d)).method == "forward-over-forward"
 
 
-@pytest.mark.parametrize("d", [2, 3, 4, 5])
+@pytest.mark.parametrize("d", [2, 3, 4])
 def test_biharmonic_is_collapsed(d):
     assert nx.explain(nx.Biharmonic(), _net(d), jnp.ones(d)).method == "collapsed"
+
+
+@pytest.mark.parametrize("d", [5, 8])
+def test_biharmonic_is_iterated_from_five_dimensions(d):
+    # Measured (operators suite, d = 5): nested collapsed Laplacians 1.17x faster than collapsed
+    # in the training step, 1.57x in the value; collapsed stays ahead at d = 2-4.
+    assert nx.explain(nx.Biharmonic(), _net(d), jnp.ones(d)).method == "iterated"
 
 
 def test_heat_operator_is_collapsed():

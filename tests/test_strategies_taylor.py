@@ -17,8 +17,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import nestax as nx
 from nestax._strategies._collapsed import apply_collapsed, cost_collapsed
 from nestax._strategies._directions import plan
+from nestax._strategies._iterated import run_iterated
+from nestax._strategies._reduced import InvariantTerms
 from nestax._strategies._taylor import apply_taylor, cost_taylor
 
 from ._helpers import ACTIVATIONS, assert_close, init_mlp, mlp
@@ -195,3 +198,49 @@ def test_bad_operators_are_named():
         apply_collapsed([((1, 0, 0), 1.0)], f, jnp.ones(3))
     with pytest.raises(ValueError, match="shape"):
         apply_collapsed({(1, 0, 0): 1.0}, f, jnp.ones((1, 3)))
+
+
+@settings(max_examples=6, deadline=None, derandomize=True)
+@given(
+    st.integers(1, 8),
+    st.integers(1, 4),
+    st.sampled_from(sorted(ACTS)),
+    st.integers(0, 2**16),
+    st.sampled_from([1.0, -0.5]),
+)
+def test_iterated_laplacians_match_nested_jacfwd(d, depth, act, seed, c):
+    """Strategy "iterated" (c Δ² as nested collapsed Laplacians): value, aux, and the gradient
+    over the parameters (random projection, as above) against nested jacfwd."""
+    params, x, net = setup(d, depth, act, seed)
+    terms = {a: c * v for a, v in biharmonic(d).items()}
+    invariant = InvariantTerms({2: c}, d)
+    f = lambda p: lambda z: (net(p, z), jnp.sum(z))
+    value, aux = jax.jit(lambda x: run_iterated(invariant, f(params), x, True))(x)
+    close(value, reference(frozen(terms), lambda z: net(params, z), x))
+    close(aux, jnp.sum(x))
+
+    loss = lambda p, op: jnp.sum(op(lambda z: net(p, z), x) ** 2)
+    leaves, tree = jax.tree_util.tree_flatten(params)
+    delta = tree.unflatten([jnp.cos(jnp.arange(v.size) + 1.0).reshape(v.shape) for v in leaves])
+    ref = lambda g, z: reference(frozen(terms), g, z)
+    _, slope = jax.jvp(lambda p: loss(p, ref), (params,), (delta,))
+    g = jax.jit(jax.grad(lambda p: loss(p, lambda h, z: run_iterated(invariant, h, z, False)[0])))
+    close(sum(map(jnp.vdot, jax.tree.leaves(g(params)), jax.tree.leaves(delta))), slope)
+
+
+def test_iterated_third_power_and_refusals():
+    """Δ³ (order 6) in 2-D against nested jacfwd; `auto` takes "iterated" only for c Δ^m."""
+    params, x, net = setup(2, 2, "tanh", 3)
+    f = lambda z: net(params, z)
+    lap3 = {}
+    for i, j, k in itertools.product(range(2), repeat=3):
+        alpha = [0, 0]
+        for n in (i, j, k):
+            alpha[n] += 2
+        lap3[tuple(alpha)] = lap3.get(tuple(alpha), 0.0) + 1.0
+    close(run_iterated(InvariantTerms({3: 1.0}, 2), f, x, False)[0], reference(frozen(lap3), f, x))
+    with pytest.raises(ValueError, match="iterated"):
+        nx.apply(nx.Laplacian(), f, method="iterated")(x)
+    with pytest.raises(ValueError, match="iterated"):
+        nx.apply(nx.Biharmonic() + nx.Laplacian(), f, method="iterated")(x)
+    assert "iterated" not in nx.explain(nx.Laplacian(), f, x).costs

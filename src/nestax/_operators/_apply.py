@@ -17,6 +17,7 @@ from .. import _planner
 from .._custom_types import Array, Point, PointFunction
 from .._strategies import _nested
 from .._strategies._collapsed import apply_collapsed, cost_collapsed
+from .._strategies._iterated import plan_iterated, run_iterated
 from .._strategies._randomized import apply_hutchinson, apply_stde, cost_randomized
 from .._strategies._reduced import InvariantTerms, plan_reduced, run_reduced
 from .._strategies._taylor import apply_taylor, cost_taylor
@@ -54,11 +55,19 @@ def _with_aux_pair(apply_fn):
     return run
 
 
+def _not_a_power(terms, d):
+    raise ValueError(
+        "apply: method='iterated' needs an operator of the form c * Laplacian^m with m >= 2 "
+        "(such as Biharmonic()); this one is not"
+    )
+
+
 STRATEGIES: dict[str, Strategy] = {
     "nested": Strategy(_run_nested, _planner.nested_linear_cost, False),
     "taylor": Strategy(_with_aux_pair(apply_taylor), cost_taylor, True),
     "collapsed": Strategy(_with_aux_pair(apply_collapsed), cost_collapsed, True),
     "reduced": Strategy(run_reduced, cost_collapsed, True, plan=plan_reduced),
+    "iterated": Strategy(run_iterated, _not_a_power, True, plan=plan_iterated),
 }
 
 #: Unbiased but inexact estimators: used only when named, never by ``auto``. They take extra
@@ -187,7 +196,8 @@ def apply(
         f: maps one point ``x`` of shape ``(d,)`` to an array (or ``(y, aux)``).
         method: ``"auto"`` or one of ``nestax.METHODS`` that apply to linear operators
             (``"nested"``, ``"taylor"``, ``"collapsed"``, ``"reduced"``: exact input-subspace
-            reduction of the operator's rotation-invariant block).
+            reduction of the operator's rotation-invariant block; ``"iterated"``: a power of
+            the Laplacian as nested collapsed Laplacians).
         has_aux: ``f`` returns ``(y, aux)``; the result is then ``((L y)(x), aux)``.
         options: for the randomized estimators of second-order diagonal operators (the
             Laplacian, ``Σ a_i ∂_i²``) only: ``method="hutchinson"`` or ``"stde"`` with

@@ -81,8 +81,10 @@ class RuleContext:
             return out
         if isinstance(w, np.ndarray) and np.all(w == 1.0):
             return jnp.sum(t, axis=0, keepdims=True)
-        w = jnp.asarray(w, dtype=t.dtype).reshape((-1,) + (1,) * (t.ndim - 1))
-        return jnp.sum(w * t, axis=0, keepdims=True)
+        # Many weighted directions: a contraction (a dot for XLA) rather than multiply-and-reduce,
+        # which XLA:CPU fuses into a slow reduction (2.1x slower on the biharmonic d = 5 value).
+        w = jnp.asarray(w, dtype=t.dtype)
+        return jnp.tensordot(w, t, axes=1)[None]
 
 
 def primal(v: Any) -> Any:

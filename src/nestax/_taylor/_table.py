@@ -188,6 +188,8 @@ def _register_defaults() -> None:
             register_linear(prim)
     linear = {"order_preserving": True}
     register_rule(lax.add_p, _add_sub(+1), **linear)
+    if (add_any := P("add_jaxvals_p")) is not None:  # `add_any`: sums of tangents in jvp programs
+        register_rule(add_any, _add_sub(+1), **linear)
     register_rule(lax.sub_p, _add_sub(-1), **linear)
     register_rule(lax.neg_p, _neg_rule, **linear)
     register_rule(lax.convert_element_type_p, _convert_rule, **linear)

@@ -1,0 +1,97 @@
+r"""Strategy "iterated": a power of the Laplacian as nested collapsed Laplacians.
+
+:math:`c\,\Delta^m f = c\,\Delta(\Delta(\cdots\Delta f))`: the innermost collapsed Laplacian
+(forward Laplacian) pushes ``d + 2`` vectors through the network; each outer one pushes the
+``d + 2`` vectors of a second-order jet through the *program* of the one inside it, so the
+cost is about ``(d + 2)^m`` network passes per point. The collapsed strategy instead treats
+:math:`\Delta^2` as one fourth-order operator (``3 d^2 + 2`` passes for ``d >= 5``), which
+grows faster in ``d`` per pass but with less data per vector; measured on this machine (tanh MLP
+128 x 3, batch 256, float32, ``benchmarks/results/operators_summary.md``) the nesting wins the
+biharmonic from ``d = 5`` on (value 21 µs against 35 µs per point collapsed and 30 µs by nested
+jvp chains) and loses at ``d = 2`` (3 directions only), as the cost model says. folx computes
+its biharmonic the same way (folx of folx).
+
+Only operators of the form ``c Δ^m``, ``m >= 2`` (``Biharmonic()``, ``Laplacian() ** ...``
+written as terms) qualify; the planner asks `plan_iterated`.
+
+Example:
+    >>> import jax.numpy as jnp
+    >>> from nestax._strategies._reduced import InvariantTerms
+    >>> f = lambda x: jnp.sum(x**4)                      # Δ²f = 24 d
+    >>> float(run_iterated(InvariantTerms({2: 1.0}, 3), f, jnp.ones(3), False)[0])
+    72.0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+
+from .._taylor import unsupported_reason
+from .._validate import split_aux
+from ._collapsed import apply_collapsed
+from ._reduced import InvariantTerms
+
+
+def _power(terms: Any) -> tuple[int, float] | None:
+    """``(m, c)`` when ``terms`` is ``c Δ^m`` with ``m >= 2``, else ``None``."""
+    if not isinstance(terms, InvariantTerms) or len(terms.profile) != 1:
+        return None
+    ((m, c),) = terms.profile.items()
+    return (m, c) if m >= 2 else None
+
+
+def _laplacian_terms(d: int) -> dict[tuple[int, ...], float]:
+    return {tuple(2 if j == i else 0 for j in range(d)): 1.0 for i in range(d)}
+
+
+def _nest(f: Callable[..., Any], d: int, times: int, has_aux: bool) -> Callable[..., Any]:
+    """``x -> Δ^times f(x)`` (with the aux of ``f`` passed through when ``has_aux``)."""
+    lap = _laplacian_terms(d)
+    g = f
+    for _ in range(times):
+        g = (lambda h: lambda x: apply_collapsed(lap, h, x, has_aux=has_aux))(g)
+    return g
+
+
+#: Time per modelled pass, relative to the collapsed strategy's: fitted to the biharmonic's
+#: training step at d = 2, 4, 5 (1.27, 1.28, 1.35; the outer Laplacian's reverse pass moves
+#: more data per vector than a single Taylor pass).
+ITERATED_WEIGHT = 1.3
+
+
+def cost_iterated(m: int, d: int) -> float:
+    """Network passes per point, ``ITERATED_WEIGHT * (d + 2)^m``."""
+    return ITERATED_WEIGHT * float((d + 2) ** m)
+
+
+def plan_iterated(terms: Any, f: Callable[..., Any], x: Any, has_aux: bool) -> tuple[Any, str]:
+    """``(cost per point or None, a sentence for explain)``."""
+    power = _power(terms)
+    if power is None:
+        return None, "iterated Laplacians declined: the operator is not c * Laplacian^m, m >= 2"
+    m, _ = power
+    d = int(x.shape[0])
+    inner = _nest(f, d, m - 1, has_aux)
+    y_only = (lambda z: split_aux(inner(z), True, op="apply")[0]) if has_aux else inner
+    reason = unsupported_reason(y_only, x, order=2)
+    if reason is not None:
+        return None, f"iterated Laplacians declined: the engine cannot run the inner one ({reason})"
+    return cost_iterated(m, d), f"iterated: Laplacian^{m} as {m} nested collapsed Laplacians"
+
+
+def run_iterated(terms: Any, f: Callable[..., Any], x: jax.Array, has_aux: bool):
+    """``(c Δ^m f(x), aux)``."""
+    power = _power(terms)
+    if power is None:
+        raise ValueError(
+            "apply: method='iterated' needs an operator of the form c * Laplacian^m with m >= 2 "
+            f"(such as Biharmonic()); got the terms {terms!r}"
+        )
+    m, c = power
+    out = _nest(f, int(x.shape[0]), m, has_aux)(x)
+    value, aux = split_aux(out, has_aux, op="apply")
+    value = jax.tree_util.tree_map(lambda v: c * v, value)
+    return value, aux
