@@ -204,13 +204,19 @@ def test_heat_operator_is_collapsed():
     assert nx.explain(op, _net(3), jnp.ones(3)).method == "collapsed"
 
 
-@pytest.mark.parametrize("alpha", [(2, 1), (1, 1, 1), (2, 2)])
+@pytest.mark.parametrize("alpha", [(1, 1, 1), (2, 2)])
 def test_low_order_mixed_partials_use_nested_jvps(alpha):
-    # XLA merges the repeated tangents of nested jvps: measured 1.35x faster than collapsed
-    # for (2, 2) and 1.5x for (1, 1, 1) in a training step.
+    # XLA merges the repeated tangents of nested jvps: measured 1.27x faster than collapsed
+    # for (1, 1, 1) and 1.28x for (2, 2) in a training step.
     d = len(alpha)
     plan = nx.explain(nx.partial, _net(d), jnp.ones(d), alpha=alpha)
     assert plan.method == "nested", plan.costs
+
+
+def test_u_xxy_uses_collapsed():
+    # Measured: a tie with nested in the training step (1.00), collapsed 1.31x faster in the value.
+    plan = nx.explain(nx.partial, _net(2), jnp.ones(2), alpha=(2, 1))
+    assert plan.method == "collapsed", plan.costs
 
 
 def test_derivatives_of_a_scalar():
@@ -245,4 +251,5 @@ def test_nested_chains_share_repeated_tangents():
     # the biharmonic in 2-D: 13 distinct sub-multi-indices, 1 + 3 * 15 pushed
     terms = nx.Biharmonic().terms(2)
     assert _planner.nested_chain_cost(terms) == pytest.approx(w * (13 + 46) / 2)
-    assert _planner.nested_linear_cost(terms, 2) == pytest.approx(1 + w * (12 + 45) / 2)
+    c = _planner.NESTED_CHAIN_OVERHEAD
+    assert _planner.nested_linear_cost(terms, 2) == pytest.approx(1 + c + w * (12 + 45) / 2)
