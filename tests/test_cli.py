@@ -53,6 +53,8 @@ def test_help_lists_examples_and_suites(capsys):
         (["run", "seed-cos", "--regularize"], "example 'seed-cos' has no option --regularize"),
         (["run", "seed-cos", "--iters", "0"], "--iters must be >= 1; got 0"),
         (["bench", "seeds", "--repeats", "0"], "--repeats must be >= 1; got 0"),
+        (["run", "seed-cos", "--set", "width"], "--set expects NAME=VALUE"),
+        (["run", "seed-cos", "--set", "widht=3"], "has no option --widht (nor --set widht=...)"),
     ],
 )
 def test_bad_names_and_counts_are_reported(argv, message, capsys):
@@ -60,6 +62,14 @@ def test_bad_names_and_counts_are_reported(argv, message, capsys):
         main(argv)
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_set_options_are_converted():
+    from nestax._cli import _parse_set
+
+    got = _parse_set(["d=10000", "rate=1e-3", "estimator=exact", "product_rule=false"])
+    assert got == {"d": 10000, "rate": 1e-3, "estimator": "exact", "product_rule": False}
+    assert type(got["d"]) is int
 
 
 def _tiny_cases():

@@ -60,6 +60,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--reg-weight", type=float, default=None, help="weight of that regularizer (default 1)"
     )
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="any other keyword of the example's run() (repeatable), e.g. --set d=10000 "
+        "--set estimator=exact (numbers and true/false are converted)",
+    )
 
     demo = sub.add_parser("demo", help=f"run the {DEMO} example and summarise it")
     demo.add_argument("--iters", type=int, default=None)
@@ -89,6 +97,29 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _parse_set(items: Sequence[str]) -> dict[str, object]:
+    """``["d=10000", "estimator=exact"]`` -> ``{"d": 10000, "estimator": "exact"}``."""
+    out: dict[str, object] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name.isidentifier():
+            raise ValueError(
+                f"--set expects NAME=VALUE with NAME a Python identifier; got {item!r}"
+            )
+        value: object = text
+        if text.lower() in ("true", "false"):
+            value = text.lower() == "true"
+        else:
+            for kind in (int, float):
+                try:
+                    value = kind(text)
+                    break
+                except ValueError:
+                    continue
+        out[name] = value
+    return out
+
+
 def _run_example(
     name: str, iters: int | None, out: str | None, seed: int, progress: bool, **options
 ) -> tuple[dict, Path]:
@@ -99,7 +130,7 @@ def _run_example(
     for option in options:
         if option not in accepted:
             flag = "--" + option.replace("_", "-")
-            raise ValueError(f"example {name!r} has no option {flag}")
+            raise ValueError(f"example {name!r} has no option {flag} (nor --set {option}=...)")
     metrics = module.run(
         iters=module.DEFAULT_ITERS if iters is None else iters,
         out_dir=out_dir,
@@ -148,6 +179,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             options["regularize"] = True
         if args.reg_weight is not None:
             options["reg_weight"] = args.reg_weight
+        try:
+            options.update(_parse_set(args.set))
+        except ValueError as err:
+            parser.exit(2, f"nestax: error: {err}\n")
         try:
             metrics, out_dir = _run_example(
                 args.example, args.iters, args.out, args.seed, not args.no_progress, **options
