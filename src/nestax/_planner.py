@@ -71,9 +71,12 @@ cost ÷ the cheapest candidate's:
     laplacian d=64*    collapsed 1.00/1.00, taylor 2.05/1.95, fwd-fwd 2.63/2.92,
                        fwd-rev 6.11/3.45, nested 6.20/3.45
     laplacian d=256*   reduced 1.00/1.00, collapsed 1.30/1.96, taylor 2.49/3.90, fwd-fwd 4.48/5.85
-    biharmonic d=2*    collapsed 1.00/1.00, taylor 1.21/1.18, nested 1.85/2.03
-    biharmonic d=5*    nested 1.00/1.40, collapsed 1.10/1.00, taylor 1.23/1.31
-    u_xxy 2-D*         collapsed 1.00/1.45, nested 1.08/1.00, taylor 1.21/1.82
+    biharmonic d=2*    collapsed 1.00/1.00, taylor 1.21/1.18, nested 1.85/2.03,
+                       iterated 2.31/1.89
+    biharmonic d=5*    iterated 1.00/1.00, nested 1.04/1.74, collapsed 1.20/1.21,
+                       taylor 1.31/1.59
+    u_xxy 2-D*         nested 1.00/1.03, collapsed 1.05/1.00, taylor 1.30/1.25
+    u_xxy value*       collapsed 1.00, nested 1.29, taylor 1.33
     heat 3-D*          collapsed 1.00/1.00, taylor 1.15/1.20, nested 7.65/3.00
 
 (``*``: operators suite, the rest: planner suite; fwd-rev = forward-over-reverse etc.)
@@ -106,14 +109,18 @@ What the measurements changed (the model before: ``r`` = 1.5 everywhere, nested 
 4. ``cost_taylor`` and ``cost_collapsed`` match the flops exactly (value; the step is 3.05x),
    and the time ratio taylor ÷ collapsed is as modelled (1.0-2.0) except the Laplacian at
    d = 16 (3.2 measured, 1.8 modelled), where collapsed wins anyway: unchanged.
+5. Later: the biharmonic as a collapsed Laplacian of a collapsed Laplacian
+   (``"iterated"``, ``1.3 (d + 2)^m``) beats the fourth-order collapsed pass from d = 5 on
+   (step 1.20x, value 1.84x); a weighted collapse over more than 8 directions became a
+   contraction (collapsed biharmonic d = 5 value 2.2x faster). A fixed overhead per set of
+   nested jvp chains (``NESTED_CHAIN_OVERHEAD``) moves u_xxy to collapsed (a tie in the
+   step, 1.29x faster in the value) and keeps ∂x∂y∂z and ∂x²∂y² nested.
 
-Limits. The model ranks training steps; the value alone can rank otherwise. At the biharmonic
-d = 5 the value by "nested" is 2.8x faster than by "collapsed" (XLA merges the chains'
-repeated tangents completely, and collapsed meets a slow XLA:CPU reduce fusion there); at
-u_xxy "collapsed" is 1.2x faster than the "nested" that auto picks; the training steps tie in
-both. Nested chains also compile slowly (11 s for the biharmonic d = 5). Differences below
-about 10 % are within the measurement noise on this shared machine (two runs of the same
-executable differ by up to 9-12 % in some rounds, see ``operators_summary.md``).
+Limits. The model ranks training steps; the value alone can rank otherwise (none of the
+operators suite's shapes does now). Nested chains compile slowly (11 s for the biharmonic
+d = 5). Differences below about 10 % are within the measurement noise on this shared machine:
+two runs of the same optimized program differ by up to 10-17 % in some rounds (the operators
+suite checks which contenders compile to identical programs, see ``operators_summary.md``).
 """
 
 from __future__ import annotations

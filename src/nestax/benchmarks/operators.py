@@ -498,7 +498,10 @@ def build_case(problem: Problem, mode: str) -> Case:
         info = f"peak {_mib(job.peak_bytes)}; compile {job.compile_s:.1f} s"
         fingerprints[name] = job.fingerprint
         if name == f"nestax {plan.method}" and fingerprints.get(REFERENCE) == job.fingerprint:
-            contenders[0].note += f"; same optimized program as {name}"
+            auto = contenders[0]
+            contenders[0] = dataclasses.replace(
+                auto, note=f"{auto.note}; same optimized program as {name}"
+            )
         contenders.append(
             Contender(
                 name,
