@@ -136,6 +136,36 @@ def make_loss(d: int, trial, c, n_points: int, samples: int, estimator: str = "s
     return loss
 
 
+def estimator_memory(
+    d: int, estimator: str = "stde", n_points: int = 100, samples: int = 8, width: int = 64
+) -> dict[str, float]:
+    """Compiled memory (MiB) of one training gradient, with and without the Laplacian term.
+
+    ``with``: the example's loss; ``without``: the same loss with ``Δu`` left out (network,
+    points, forcing and ``sin u`` kept). Their difference is the memory the Laplacian estimator
+    itself needs; the rest (the points, the ``width x d`` first layer) grows with ``d`` for any
+    method. XLA's compile-time memory analysis: arguments + outputs + temporaries.
+    """
+    net, trial, c = build(d, 0, width, 3, jnp.float32)
+    full = make_loss(d, trial, c, n_points, samples, estimator, network_fn)
+    ball = pinn.Ball.unit(d)
+
+    def bare(params, key):
+        x = ball.sample_uniform(key, n_points).astype(c.dtype)
+        u = trial(params)
+        r = jax.vmap(lambda xi: jnp.sin(u(xi)) - forcing(xi, c))(x)
+        return {"residual": jnp.mean(r**2)}
+
+    def mib(loss) -> float:
+        grad = jax.jit(jax.grad(lambda p, k: loss(p, k)["residual"]))
+        m = grad.lower(net, jax.random.key(0)).compile().memory_analysis()
+        total = m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes
+        return (total - m.alias_size_in_bytes) / 2**20
+
+    with_lap, without = mib(full), mib(bare)
+    return {"with": with_lap, "without": without, "estimator": with_lap - without}
+
+
 def network_fn(params):
     r"""The network :math:`N(x) = \sqrt d\, \text{MLP}(\sqrt d\, x)` of the ansatz.
 
