@@ -272,6 +272,21 @@ def test_sine_gordon_forcing_is_laplacian_plus_sine_of_the_exact_solution():
     assert_close(jax.vmap(lambda x: sine_gordon_nd.forcing(x, c))(xs), expected, rtol=1e-12)
 
 
+def test_sine_gordon_exact_estimator_is_the_true_laplacian():
+    """estimator="exact" (reduced: width 4 < d = 9) gives the loss of the true Laplacian."""
+    d = 9
+    net, trial, c = sine_gordon_nd.build(d, seed=3, width=4, depth=2)
+    loss = sine_gordon_nd.make_loss(d, trial, c, 6, 2, "exact", sine_gordon_nd.network_fn)
+    key = jax.random.key(5)
+    x = pinn.Ball.unit(d).sample_uniform(jax.random.split(key)[0], 6).astype(c.dtype)
+    u = trial(net)
+    lap = jax.vmap(lambda y: jnp.trace(jax.hessian(u)(y)))(x)
+    res = lap + jnp.sin(jax.vmap(u)(x)) - jax.vmap(lambda y: sine_gordon_nd.forcing(y, c))(x)
+    assert_close(loss(net, key)["residual"], jnp.mean(res**2), rtol=1e-10)
+    with pytest.raises(ValueError, match="estimator"):
+        sine_gordon_nd.make_loss(d, trial, c, 6, 2, "exakt")
+
+
 # ----------------------------------------------------------------------------- examples
 @pytest.mark.parametrize(
     "module, options",
