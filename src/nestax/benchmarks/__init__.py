@@ -14,41 +14,18 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
-import importlib
 import os
 from typing import Any
 
+from .._registry import Entry, Registry
+
 __all__ = ["SUITES", "Suite", "get", "register", "run"]
 
-
-@dataclasses.dataclass(frozen=True)
-class Suite:
-    """A registered suite: its CLI name, module, and a one-line summary."""
-
-    name: str
-    module: str
-    summary: str
-
-
-SUITES: dict[str, Suite] = {}
-
-
-def register(name: str, module: str, summary: str) -> Suite:
-    """Add a suite to the registry (``module`` is imported lazily, by dotted name)."""
-    if name in SUITES:
-        raise ValueError(f"register: a suite named {name!r} is already registered")
-    SUITES[name] = Suite(name, module, summary)
-    return SUITES[name]
-
-
-def get(name: str) -> Suite:
-    """The registered suite ``name``, or a ``ValueError`` that lists the valid names."""
-    try:
-        return SUITES[name]
-    except KeyError:
-        valid = ", ".join(sorted(SUITES))
-        raise ValueError(f"unknown benchmark suite {name!r}; expected one of: {valid}") from None
+#: A registered suite: its CLI name, module, and a one-line summary.
+Suite = Entry
+SUITES: Registry = Registry("benchmark suite")
+register = SUITES.register  # add a suite (its module is imported lazily, by dotted name)
+get = SUITES.lookup  # the suite ``name``, or a ``ValueError`` listing the valid names
 
 
 def run(
@@ -62,7 +39,7 @@ def run(
     from ._harness import run_cases
 
     suite = get(name)
-    module = importlib.import_module(suite.module)
+    module = suite.load()
     prepare = getattr(module, "prepare", None)
     if prepare is not None:
         prepare()

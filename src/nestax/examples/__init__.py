@@ -13,43 +13,15 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
-import importlib
-from types import ModuleType
+from .._registry import Entry, Registry
 
 __all__ = ["EXAMPLES", "Example", "get", "register"]
 
-
-@dataclasses.dataclass(frozen=True)
-class Example:
-    """A registered example: its CLI name, the module that runs it, and a one-line summary."""
-
-    name: str
-    module: str
-    summary: str
-
-    def load(self) -> ModuleType:
-        return importlib.import_module(self.module)
-
-
-EXAMPLES: dict[str, Example] = {}
-
-
-def register(name: str, module: str, summary: str) -> Example:
-    """Add an example to the registry (``module`` is imported lazily, by dotted name)."""
-    if name in EXAMPLES:
-        raise ValueError(f"register: an example named {name!r} is already registered")
-    EXAMPLES[name] = Example(name, module, summary)
-    return EXAMPLES[name]
-
-
-def get(name: str) -> Example:
-    """The registered example ``name``, or a ``ValueError`` that lists the valid names."""
-    try:
-        return EXAMPLES[name]
-    except KeyError:
-        valid = ", ".join(sorted(EXAMPLES))
-        raise ValueError(f"unknown example {name!r}; expected one of: {valid}") from None
+#: A registered example: its CLI name, the module that runs it, and a one-line summary.
+Example = Entry
+EXAMPLES: Registry = Registry("example")
+register = EXAMPLES.register  # add an example (its module is imported lazily, by dotted name)
+get = EXAMPLES.lookup  # the example ``name``, or a ``ValueError`` listing the valid names
 
 
 register(
