@@ -298,6 +298,9 @@ def test_sine_gordon_exact_estimator_is_the_true_laplacian():
             sine_gordon_nd,
             {"d": 20, "n_points": 8, "samples": 4, "width": 16, "depth": 2, "n_test": 64},
         ),
+        (heat, {"n_interior": 64, "width": 8, "depth": 2, "rounds": 1}),
+        (kdv, {"n_interior": 64, "width": 8, "depth": 2}),
+        (biharmonic_plate, {"n_interior": 64, "width": 8, "depth": 2}),
     ],
 )
 def test_examples_write_metrics_and_plots(module, options, tmp_path):

@@ -1,7 +1,9 @@
-"""What every example's ``run`` shares: float64 and ``metrics.json``.
+"""What every example's ``run`` shares: float64, ``metrics.json``, and the PINN report.
 
 Training itself is ``nestax.fit``; its result carries ``history``, ``seconds_per_step`` and
-``wall_seconds``, which ``write_metrics`` records.
+``wall_seconds``, which ``write_metrics`` records (`Rounds` stands in for it after a training
+in rounds). `report_field` is the end of every 2-D PINN example: error on a grid, metrics,
+solution and loss plots.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ import os
 import platform
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
+import numpy as np
 
 
 def enable_x64() -> None:
@@ -34,6 +37,58 @@ def adam_then_lbfgs(iters: int, learning_rate: float = 1e-3, memory_size: int = 
 
 def default_out_dir(name: str) -> Path:
     return Path("runs") / name
+
+
+class Rounds(NamedTuple):
+    """What `write_metrics` reads from a fit result, for a training in several rounds."""
+
+    params: Any
+    history: Mapping[str, Any]
+    wall_seconds: float
+
+    @property
+    def seconds_per_step(self) -> float:
+        return self.wall_seconds / max(len(self.history["total"]), 1)
+
+
+def report_field(
+    out_dir: str | os.PathLike,
+    name: str,
+    problem: Any,
+    result: Any,
+    check: Any,
+    seed: int,
+    grid: tuple[np.ndarray, np.ndarray],
+    reference: Any,
+    *,
+    labels: tuple[str, str] = ("x", "y"),
+    extra: Mapping[str, Any] | None = None,
+) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+    """Evaluate ``result.params`` on the meshgrid ``grid`` against ``reference`` (a function of
+    one point, or the values on the grid); write ``metrics.json`` (with ``rel_l2_error``),
+    ``solution.png`` and ``loss.png``. Returns ``(metrics, prediction, reference)`` on the grid.
+    """
+    from .. import pinn
+
+    a, b = grid
+    pts = np.stack([a.ravel(), b.ravel()], 1)
+    if callable(reference):
+        ref = np.asarray(jax.vmap(reference)(jax.numpy.asarray(pts))).reshape(a.shape)
+    else:
+        ref = np.asarray(reference).reshape(a.shape)
+    errors = pinn.evaluate(problem, result.params, pts, ref.ravel())
+    metrics = write_metrics(out_dir, name, result, check, seed, extra={**errors, **(extra or {})})
+    pred = pinn.predict(problem, result.params, pts).reshape(a.shape)
+    pinn.plot_field(
+        grid,
+        pred,
+        ref,
+        os.path.join(out_dir, "solution.png"),
+        f"{name}: rel. L2 error {errors['rel_l2_error']:.2e}",
+        labels=labels,
+    )
+    pinn.plot_losses(result.history, os.path.join(out_dir, "loss.png"), f"{name}: loss terms")
+    return metrics, pred, ref
 
 
 def write_metrics(

@@ -128,18 +128,18 @@ def run(
         progress=progress,
         callback=after_round,
     )
-    wall = time.perf_counter() - t0
-    errors = pinn.evaluate(problem, out.params, pts, ref.ravel())
-    steps = len(out.history["total"])
-    result = _Result(out.params, out.history, wall, wall / steps)
-    metrics = _run.write_metrics(
+    result = _run.Rounds(out.params, out.history, time.perf_counter() - t0)
+    metrics, pred, ref = _run.report_field(
         out_dir,
         NAME,
+        problem,
         result,
         check,
         seed,
+        (tt, xx),
+        ref,
+        labels=("t", "x"),
         extra={
-            **errors,
             "rel_l2_error_by_round": errors_by_round,
             "seconds_by_round": seconds_by_round,
             "n_interior": n_interior,
@@ -150,16 +150,6 @@ def run(
             "stages_later_rounds": [repr(s) for s in later],
         },
     )
-    pred = pinn.predict(problem, out.params, pts).reshape(tt.shape)
-    pinn.plot_field(
-        (tt, xx),
-        pred,
-        ref,
-        os.path.join(out_dir, "solution.png"),
-        f"{NAME}: rel. L2 error {errors['rel_l2_error']:.2e}",
-        labels=("t", "x"),
-    )
-    pinn.plot_losses(out.history, os.path.join(out_dir, "loss.png"), f"{NAME}: loss terms")
     i = [25, 50, 75]
     pinn.plot_curves(
         {
@@ -172,11 +162,3 @@ def run(
         "u",
     )
     return metrics
-
-
-class _Result:
-    """What ``_run.write_metrics`` reads from a fit result, for a multi-round training."""
-
-    def __init__(self, params, history, wall_seconds, seconds_per_step):
-        self.params, self.history = params, history
-        self.wall_seconds, self.seconds_per_step = wall_seconds, seconds_per_step

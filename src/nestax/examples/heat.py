@@ -76,35 +76,18 @@ def run(
     stages = [nx.Stage("adam", adam, learning_rate=1e-3), nx.Stage("lbfgs", per_round - adam)]
     t0 = time.perf_counter()
     out = problem.train(net, stages, rounds=rounds, weighting=pinn.LRAnnealing(), progress=progress)
-    wall = time.perf_counter() - t0
-    tt, xx = np.meshgrid(np.linspace(0, 1, 101), np.linspace(0, 1, 101), indexing="ij")
-    pts = np.stack([tt.ravel(), xx.ravel()], 1)
-    errors = pinn.evaluate(problem, out.params, pts, exact)
-    steps = len(out.history["total"])
-    result = _Result(out.history, wall, wall / steps)
-    metrics = _run.write_metrics(
-        out_dir, NAME, result, check, seed, extra={**errors, "weights_by_round": out.weights}
-    )
-    pred = pinn.predict(problem, out.params, pts).reshape(tt.shape)
-    ref = np.asarray(jax.vmap(exact)(jnp.asarray(pts))).reshape(tt.shape)
-    pinn.plot_field(
-        (tt, xx),
-        pred,
-        ref,
-        os.path.join(out_dir, "solution.png"),
-        f"{NAME}: rel. L2 error {errors['rel_l2_error']:.2e}",
+    result = _run.Rounds(out.params, out.history, time.perf_counter() - t0)
+    grid = np.meshgrid(np.linspace(0, 1, 101), np.linspace(0, 1, 101), indexing="ij")
+    metrics, _, _ = _run.report_field(
+        out_dir,
+        NAME,
+        problem,
+        result,
+        check,
+        seed,
+        grid,
+        exact,
         labels=("t", "x"),
+        extra={"weights_by_round": out.weights},
     )
-    pinn.plot_losses(out.history, os.path.join(out_dir, "loss.png"), f"{NAME}: loss terms")
     return metrics
-
-
-class _Result:
-    """What ``_run.write_metrics`` reads, for a multi-round training."""
-
-    def __init__(self, history, wall_seconds, seconds_per_step):
-        self.history, self.wall_seconds, self.seconds_per_step = (
-            history,
-            wall_seconds,
-            seconds_per_step,
-        )

@@ -82,19 +82,8 @@ def run(
     loss = problem.loss()
     check = nx.check_gradients(lambda p: loss(p)["residual"], net, n_directions=8)
     result = nx.fit(loss, net, _run.adam_then_lbfgs(iters), progress=progress)
-    tt, xx = np.meshgrid(np.linspace(0, T1, 81), np.linspace(-L, L, 201), indexing="ij")
-    pts = np.stack([tt.ravel(), xx.ravel()], 1)
-    errors = pinn.evaluate(problem, result.params, pts, exact)
-    metrics = _run.write_metrics(out_dir, NAME, result, check, seed, extra=errors)
-    pred = pinn.predict(problem, result.params, pts).reshape(tt.shape)
-    ref = np.asarray(jax.vmap(exact)(jnp.asarray(pts))).reshape(tt.shape)
-    pinn.plot_field(
-        (tt, xx),
-        pred,
-        ref,
-        os.path.join(out_dir, "solution.png"),
-        f"{NAME}: rel. L2 error {errors['rel_l2_error']:.2e}",
-        labels=("t", "x"),
+    grid = np.meshgrid(np.linspace(0, T1, 81), np.linspace(-L, L, 201), indexing="ij")
+    metrics, _, _ = _run.report_field(
+        out_dir, NAME, problem, result, check, seed, grid, exact, labels=("t", "x")
     )
-    pinn.plot_losses(result.history, os.path.join(out_dir, "loss.png"), f"{NAME}: loss terms")
     return metrics

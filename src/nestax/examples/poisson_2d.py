@@ -101,30 +101,14 @@ def run(
     # random directions: one finite difference per weight would take longer than training
     check = nx.check_gradients(lambda p: loss(p)["residual"], net, n_directions=8)
     result = nx.fit(loss, net, stages=stages(iters, adam_steps), progress=progress)
-    a, b, pts = grid()
-    errors = pinn.evaluate(problem, result.params, pts, exact)
-    metrics = _run.write_metrics(
-        out_dir,
-        NAME,
-        result,
-        check,
-        seed,
-        extra={
-            **errors,
-            "n_interior": n_interior,
-            "width": width,
-            "depth": depth,
-            "adam_steps": min(adam_steps, max(iters // 2, 1)),
-        },
+    a, b, _ = grid()
+    extra = {
+        "n_interior": n_interior,
+        "width": width,
+        "depth": depth,
+        "adam_steps": min(adam_steps, max(iters // 2, 1)),
+    }
+    metrics, _, _ = _run.report_field(
+        out_dir, NAME, problem, result, check, seed, (a, b), exact, extra=extra
     )
-    pred = pinn.predict(problem, result.params, pts).reshape(a.shape)
-    ref = np.asarray(jax.vmap(exact)(jnp.asarray(pts))).reshape(a.shape)
-    pinn.plot_field(
-        (a, b),
-        pred,
-        ref,
-        os.path.join(out_dir, "solution.png"),
-        f"{NAME}: rel. L2 error {errors['rel_l2_error']:.2e}",
-    )
-    pinn.plot_losses(result.history, os.path.join(out_dir, "loss.png"), f"{NAME}: loss terms")
     return metrics
