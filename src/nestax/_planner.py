@@ -283,9 +283,8 @@ def nested_linear_cost(terms: Mapping[tuple[int, ...], float], d: int) -> float:
         cost += (1.0 + d) * (1.0 + NESTED_REVERSE_FACTOR) - 1.0
     chains = [a for a in terms if sum(a) >= 3]
     if chains:
-        cost += (
-            NESTED_CHAIN_OVERHEAD + nested_chain_cost(chains) - NESTED_JVP_WEIGHT
-        )  # shared primal
+        # the chains share the primal counted above
+        cost += NESTED_CHAIN_OVERHEAD + nested_chain_cost(chains) - NESTED_JVP_WEIGHT
     return cost
 
 

@@ -7,12 +7,12 @@ cost is about ``(d + 2)^m`` network passes per point. The collapsed strategy ins
 :math:`\Delta^2` as one fourth-order operator (``3 d^2 + 2`` passes for ``d >= 5``), which
 grows faster in ``d`` per pass but with less data per vector; measured on this machine (tanh MLP
 128 x 3, batch 256, float32, ``benchmarks/results/operators_summary.md``) the nesting wins the
-biharmonic from ``d = 5`` on (value 21 µs against 35 µs per point collapsed and 30 µs by nested
-jvp chains) and loses at ``d = 2`` (3 directions only), as the cost model says. folx computes
-its biharmonic the same way (folx of folx).
+biharmonic from ``d = 5`` on (value 21 µs against 37 µs per point collapsed and 30 µs by nested
+jvp chains; training step 291 against 357 and 300 µs) and loses at ``d = 2`` (3 directions
+only), as the cost model says. folx computes its biharmonic the same way (folx of folx).
 
-Only operators of the form ``c Δ^m``, ``m >= 2`` (``Biharmonic()``, ``Laplacian() ** ...``
-written as terms) qualify; the planner asks `plan_iterated`.
+Only operators known to be ``c Δ^m`` with ``m >= 2`` qualify (``Biharmonic()`` and its
+multiples); the planner asks `plan_iterated`.
 
 Example:
     >>> import jax.numpy as jnp

@@ -51,7 +51,7 @@ from nestax._strategies import _randomized
 from . import _run
 
 NAME = "sine-gordon-nd"
-SUMMARY = "Δu + sin u = g on the unit ball in d dimensions (d = 1 000), STDE randomized Laplacian"
+SUMMARY = "Δu + sin u = g on the unit ball in d dimensions (d = 1 000), STDE or exact reduced Δ"
 DEFAULT_ITERS = 3000
 ESTIMATORS = ("stde", "hutchinson", "exact")
 
