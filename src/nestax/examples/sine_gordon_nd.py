@@ -94,7 +94,16 @@ def build(d: int, seed: int = 0, width: int = 128, depth: int = 3, dtype=None):
     return net, lambda params: ansatz.wrap(network_fn(params)), c
 
 
-def make_loss(d: int, trial, c, n_points: int, samples: int, estimator: str = "stde", net_fn=None):
+def make_loss(
+    d: int,
+    trial,
+    c,
+    n_points: int,
+    samples: int,
+    estimator: str = "stde",
+    net_fn=None,
+    shared: bool = True,
+):
     r"""``loss(params, key)``: fresh uniform points in the ball and fresh STDE coordinates.
 
     With ``net_fn`` (``net_fn(params) -> N``, the network inside the ansatz
@@ -103,6 +112,12 @@ def make_loss(d: int, trial, c, n_points: int, samples: int, estimator: str = "s
     the first two terms are exact (one gradient), only :math:`\Delta N` is estimated, and its
     variance is damped by :math:`\varphi^2` (small where uniform points in high dimension
     live). Without it, STDE estimates :math:`\Delta u` directly.
+
+    ``shared=True`` (default) draws one set of coordinates (or probes) per step for the whole
+    batch, as STDE does: the directions are then the same for every point, so their
+    ``samples x d`` one-hot rows meet the first layer once per step instead of once per point,
+    and the estimator's memory per point does not grow with ``d``. Each point's estimate stays
+    unbiased; ``shared=False`` draws them per point.
     """
     ball = pinn.Ball.unit(d)
     lap_terms = None  # None: the Laplacian, a_i = 1 (no d-sized dict of multi-indices)
@@ -131,24 +146,36 @@ def make_loss(d: int, trial, c, n_points: int, samples: int, estimator: str = "s
         def res(xi, ki):
             return lap_u(xi, ki) + jnp.sin(u(xi)) - forcing(xi, c)
 
-        r = jax.vmap(res)(x, jax.random.split(kp, n_points))
+        if shared:  # one probe set per step for the whole batch (unbatched directions)
+            r = jax.vmap(res, in_axes=(0, None))(x, kp)
+        else:
+            r = jax.vmap(res)(x, jax.random.split(kp, n_points))
         return {"residual": jnp.mean(r**2)}
 
     return loss
 
 
 def estimator_memory(
-    d: int, estimator: str = "stde", n_points: int = 100, samples: int = 8, width: int = 64
+    d: int,
+    estimator: str = "stde",
+    n_points: int = 100,
+    samples: int = 8,
+    width: int = 64,
+    product_rule: bool = True,
 ) -> dict[str, float]:
     """Compiled memory (MiB) of one training gradient, with and without the Laplacian term.
 
     ``with``: the example's loss; ``without``: the same loss with ``Δu`` left out (network,
     points, forcing and ``sin u`` kept). Their difference is the memory the Laplacian estimator
     itself needs; the rest (the points, the ``width x d`` first layer) grows with ``d`` for any
-    method. XLA's compile-time memory analysis: arguments + outputs + temporaries.
+    method. With ``product_rule`` the Laplacian term also holds the exact ``x . grad N`` (a
+    ``d``-vector per point); without it, only the estimate of ``Δu`` itself. XLA's compile-time
+    memory analysis: arguments + outputs + temporaries.
     """
     net, trial, c = build(d, 0, width, 3, jnp.float32)
-    full = make_loss(d, trial, c, n_points, samples, estimator, network_fn)
+    full = make_loss(
+        d, trial, c, n_points, samples, estimator, network_fn if product_rule else None
+    )
     ball = pinn.Ball.unit(d)
 
     def bare(params, key):
@@ -219,6 +246,7 @@ def run(
     dtype: str = "float32",
     product_rule: bool = True,
     time_budget: float | None = None,
+    shared: bool = True,
 ) -> dict[str, Any]:
     """Train with Adam (cosine-decayed rate), then write ``metrics.json`` and plots.
 
@@ -231,7 +259,7 @@ def run(
     # float32 by default: the 1e-2 target is far above its round-off, and it halves the time
     net, trial, c = build(d, seed, width, depth, jnp.dtype(dtype))
     loss = make_loss(
-        d, trial, c, n_points, samples, estimator, network_fn if product_rule else None
+        d, trial, c, n_points, samples, estimator, network_fn if product_rule else None, shared
     )
     x_test = jnp.asarray(pinn.Ball.unit(d).sample(n_test, seed=seed + 12345), c.dtype)
     # directional finite-difference check (d·width weights are too many one by one); the loss
@@ -277,6 +305,7 @@ def run(
             "estimator": estimator,
             "dtype": dtype,
             "product_rule": product_rule,
+            "shared_probes": shared,
             "width": width,
             "depth": depth,
             "train_wall_seconds": wall,
