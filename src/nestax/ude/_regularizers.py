@@ -56,6 +56,16 @@ def _points(points: Any, op: str) -> jax.Array:
     return pts
 
 
+def _check_vector_field(fn: Callable[..., Any], pts: jax.Array, op: str, arg: str) -> None:
+    """``fn`` must map a point ``(d,)`` to a vector of the same shape (found without computing)."""
+    out = jax.eval_shape(fn, pts[0])
+    if out.shape != (pts.shape[1],):
+        raise ValueError(
+            f"{op}: argument `{arg}` must map a point (d,) = ({pts.shape[1]},) to a vector of "
+            f"the same shape; it returns shape {tuple(out.shape)}"
+        )
+
+
 def _reduce(values: jax.Array, reduction: str, op: str) -> jax.Array:
     if reduction == "sum":
         return jnp.sum(values)
@@ -254,12 +264,7 @@ def divergence_penalty(
     """
     op = "divergence_penalty"
     pts = _points(points, op)
-    out = jax.eval_shape(f, pts[0])
-    if out.shape != (pts.shape[1],):
-        raise ValueError(
-            f"{op}: argument `f` must map a point (d,) = ({pts.shape[1]},) to a vector of the "
-            f"same shape; it returns shape {tuple(out.shape)}"
-        )
+    _check_vector_field(f, pts, op, "f")
     return _reduce(jax.vmap(divergence(f, method=method))(pts) ** 2, reduction, op)
 
 
@@ -292,12 +297,7 @@ def conservation_penalty(
     """
     op = "conservation_penalty"
     pts = _points(points, op)
-    out = jax.eval_shape(vector_field, pts[0])
-    if out.shape != (pts.shape[1],):
-        raise ValueError(
-            f"{op}: argument `vector_field` must map a point ({pts.shape[1]},) to a vector of "
-            f"the same shape; it returns shape {tuple(out.shape)}"
-        )
+    _check_vector_field(vector_field, pts, op, "vector_field")
     rate = jax.vmap(lambda x: gradient(invariant, method=method)(x) @ vector_field(x))(pts)
     return _reduce(rate**2, reduction, op)
 
