@@ -45,7 +45,8 @@ import numpy as np
 import nestax as nx
 from nestax.ude import UDE, hamiltonian_ude
 
-from . import _plots, _run
+from ..pinn import plot_curves, plot_losses
+from . import _run
 
 NAME = "hamiltonian"
 SUMMARY = (
@@ -214,14 +215,14 @@ def run(
 
 def _write_plots(held: dict[str, Any], ts: jax.Array, history: Any, out_dir: Any) -> None:
     out = os.fspath(out_dir)
-    _plots.loss_curve(history, os.path.join(out, "loss.png"), f"{NAME}: loss")
+    plot_losses(history, os.path.join(out, "loss.png"), f"{NAME}: loss")
     series = {}
     for i in range(N_TEST):
         h = np.asarray(held["learned_energy"][i])
         e = np.asarray(held["true_energy_on_learned"][i])
         series[f"H_θ − H_θ(0), trajectory {i}"] = (ts, h, f"C{i}-")
         series[f"true energy, trajectory {i}"] = (ts, e, f"C{i}:")
-    _plots.curves(
+    plot_curves(
         series, os.path.join(out, "energy.png"),
         f"{NAME}: energy along held-out trajectories (learned flow)", "t", "energy",
     )  # fmt: skip
@@ -230,4 +231,4 @@ def _write_plots(held: dict[str, Any], ts: jax.Array, history: Any, out_dir: Any
         learned, true = np.asarray(held["learned"][i]), np.asarray(held["true"][i])
         series[f"true {i}"] = (true[:, 0], true[:, 1], f"C{i}:")
         series[f"learned {i}"] = (learned[:, 0], learned[:, 1], f"C{i}-")
-    _plots.curves(series, os.path.join(out, "phase.png"), f"{NAME}: held-out, t ≤ 20", "q", "p")
+    plot_curves(series, os.path.join(out, "phase.png"), f"{NAME}: held-out, t ≤ 20", "q", "p")

@@ -51,7 +51,8 @@ import numpy as np
 import nestax as nx
 from nestax.ude import UDE, derivative_penalty
 
-from . import _plots, _run
+from ..pinn import plot_curves, plot_losses
+from . import _run
 from .seed_ude import init_network, lotka_volterra, make_data
 
 NAME = "lotka-volterra"
@@ -282,13 +283,13 @@ def run(
 
 def _write_plots(p, net, history, out_dir, t_fine, true_states, fit_states) -> None:
     out = os.fspath(out_dir)
-    _plots.loss_curve(history, os.path.join(out, "loss.png"), f"{NAME}: loss terms")
+    plot_losses(history, os.path.join(out, "loss.png"), f"{NAME}: loss terms")
     fit_np = np.asarray(fit_states)
     series = {}
     for k, name in enumerate(("prey u₁", "predator u₂")):
         series[f"data {name}"] = (p.ts, p.data[:, k], f"C{k}o")
         series[f"UDE fit {name}"] = (t_fine, fit_np[:, k], f"C{k}-")
-    _plots.curves(series, os.path.join(out, "fit.png"), f"{NAME}: data vs fit", "t", "u")
+    plot_curves(series, os.path.join(out, "fit.png"), f"{NAME}: data vs fit", "t", "u")
     learned = np.asarray(jax.vmap(net)(true_states))
     true = np.asarray(jax.vmap(lambda u: missing_term(u, p.p))(true_states))
     series = {
@@ -297,7 +298,7 @@ def _write_plots(p, net, history, out_dir, t_fine, true_states, fit_states) -> N
         "true γu₁u₂": (t_fine, true[:, 1], "C1:"),
         "learned U₂": (t_fine, learned[:, 1], "C1-"),
     }
-    _plots.curves(
+    plot_curves(
         series,
         os.path.join(out, "missing_term.png"),
         f"{NAME}: missing term along the true trajectory",

@@ -36,7 +36,8 @@ import jax.numpy as jnp
 
 import nestax as nx
 
-from . import _plots, _run
+from ..pinn import plot_losses
+from . import _run
 
 NAME = "seed-batchnorm"
 DEFAULT_ITERS = 1000
@@ -132,5 +133,5 @@ def run(
         progress=progress,
     )
     metrics = _run.write_metrics(out_dir, NAME, result, check, seed)
-    _plots.loss_curve(result.history, os.path.join(out_dir, "loss.png"), f"{NAME}: training loss")
+    plot_losses(result.history, os.path.join(out_dir, "loss.png"), f"{NAME}: training loss")
     return metrics

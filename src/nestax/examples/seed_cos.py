@@ -37,7 +37,8 @@ import jax.numpy as jnp
 
 import nestax as nx
 
-from . import _plots, _run
+from ..pinn import plot_curves, plot_losses
+from . import _run
 
 NAME = "seed-cos"
 DEFAULT_ITERS = 2000
@@ -101,9 +102,9 @@ def run(
         progress=progress,
     )
     metrics = _run.write_metrics(out_dir, NAME, result, check, seed)
-    _plots.loss_curve(result.history, os.path.join(out_dir, "loss.png"), f"{NAME}: training loss")
+    plot_losses(result.history, os.path.join(out_dir, "loss.png"), f"{NAME}: training loss")
     t = jnp.linspace(0.0, 1.0, 200)
-    _plots.curves(
+    plot_curves(
         {
             "cos t (target)": (t, jnp.cos(t), "k-"),
             "ŷ = d/dt N(t)², trained": (t, predict(result.params, t), "C0-"),

@@ -42,7 +42,8 @@ import numpy as np
 
 import nestax as nx
 
-from . import _plots, _run
+from ..pinn import plot_curves, plot_losses
+from . import _run
 
 NAME = "seed-ude"
 DEFAULT_ITERS = 500
@@ -233,7 +234,7 @@ def run(
         progress=progress,
     )
     metrics = _run.write_metrics(out_dir, NAME, result, check, seed)
-    _plots.loss_curve(result.history, os.path.join(out_dir, "loss.png"), f"{NAME}: training loss")
+    plot_losses(result.history, os.path.join(out_dir, "loss.png"), f"{NAME}: training loss")
     t_fine = jnp.linspace(p.ts[0], p.ts[-1], 200)
     fit = np.asarray(predict(result.params, p.data[0], t_fine))
     series = {}
@@ -241,7 +242,7 @@ def run(
         series[f"data {name}"] = (p.ts, p.data[:, k], f"C{k}o")
         series[f"true {name}"] = (p.ts, p.clean[:, k], f"C{k}:")
         series[f"UDE fit {name}"] = (t_fine, fit[:, k], f"C{k}-")
-    _plots.curves(
+    plot_curves(
         series,
         os.path.join(out_dir, "fit.png"),
         f"{NAME}: data vs UDE after {iters} Adam steps",
