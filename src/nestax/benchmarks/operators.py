@@ -649,14 +649,13 @@ def summary(report: dict[str, Any], load: tuple[float, float] | None = None) -> 
             continue
         # paired ratio time(auto)/time(method) is ratio_reference_over_this; slowdown = 1/that
         slow = {n: 1.0 / r["ratio_reference_over_this"] for n, r in mine.items()}
-        best = min(slow, key=lambda n: slow[n])
-        rel = 1.0 / slow[best]
+        rel = 1.0 / min(slow.values())  # auto ÷ the fastest contender, auto included
         note = rows[REFERENCE]["note"]
         picked = note.split(";")[0].removeprefix("auto picked ")
         same = slow.get(f"nestax {picked}")
         identical = "same optimized program" in note
         explicit = {n: v for n, v in slow.items() if n != REFERENCE}
-        best_explicit = min(explicit, key=lambda n: explicit[n]) if explicit else best
+        best_explicit = min(explicit, key=lambda n: explicit[n]) if explicit else REFERENCE
         if identical and same is not None:
             judged = same / explicit[best_explicit]  # pick ÷ best explicit method
         else:

@@ -184,10 +184,8 @@ def estimator_memory(
         r = jax.vmap(lambda xi: jnp.sin(u(xi)) - forcing(xi, c))(x)
         return {"residual": jnp.mean(r**2)}
 
-    dynamic, static = eqx.partition(net, eqx.is_inexact_array)
-
     def mib(loss) -> float:
-        grad = jax.jit(jax.grad(lambda p, k: loss(eqx.combine(p, static), k)["residual"]))
+        grad, dynamic = _residual_grad(loss, net)
         m = grad.lower(dynamic, jax.random.key(0)).compile().memory_analysis()
         total = m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes
         return (total - m.alias_size_in_bytes) / 2**20
@@ -211,10 +209,16 @@ def network_fn(params):
     return n
 
 
-def _step_seconds(loss, params, n: int = 10) -> float:
-    """Mean time of one gradient step over ``n`` steps, after a warm-up (the compile)."""
+def _residual_grad(loss, params):
+    """``(jit(grad of the residual over the arrays of params), those arrays)``."""
     dynamic, static = eqx.partition(params, eqx.is_inexact_array)
     grad = jax.jit(jax.grad(lambda p, k: loss(eqx.combine(p, static), k)["residual"]))
+    return grad, dynamic
+
+
+def _step_seconds(loss, params, n: int = 10) -> float:
+    """Mean time of one gradient step over ``n`` steps, after a warm-up (the compile)."""
+    grad, dynamic = _residual_grad(loss, params)
     key = jax.random.key(0)
     jax.block_until_ready(grad(dynamic, key))
     t0 = time.perf_counter()
