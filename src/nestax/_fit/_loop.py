@@ -15,6 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from . import _checkpoint
+from ._ahead import compile_ahead
 from ._args import check_options, check_stages
 from ._early_stopping import EarlyStopping
 from ._errors import NonFiniteLossError
@@ -191,6 +192,12 @@ class _Loop:
         total = sum(s.steps for s in self.stages)
         start_step, self.compile_seconds, self.compiled = self.gstep, 0.0, 0
         t0 = time.perf_counter()
+        pool, self.ahead = None, {}
+        if self.jit and self.stopped is None:  # the later stages compile while this one runs
+            pool, self.ahead = compile_ahead(
+                self.loss, self.carry[0], self.static, self.stages, self.stage + 1, self.key,
+                names=self.names, uses_key=self.key is not None, jit=True,
+            )  # fmt: skip
         with (
             StopRequest() as stop,
             tqdm(total=total, initial=self.gstep, disable=not progress, dynamic_ncols=True) as bar,
@@ -202,6 +209,9 @@ class _Loop:
                 stop.critical = False
                 self._sync(callback=False)
                 self.stopped = "interrupted"
+            finally:
+                if pool is not None:
+                    pool.shutdown(wait=False, cancel_futures=True)
             self.stopped = self.stopped or "completed"
             if checkpoint_dir is not None:
                 self._save()
@@ -235,6 +245,11 @@ class _Loop:
             if opt_state is None:
                 opt_state = strong(stage.transformation.init(dyn), copy=True)
                 self.carry = (dyn, opt_state, good, failed)
+            ahead = self.ahead.pop(self.stage, None)
+            if ahead is not None:  # its compilation started in the background: let it finish
+                t = time.perf_counter()
+                ahead.exception()  # a failure there is met again, and reported, below
+                self.compile_seconds += time.perf_counter() - t
             step = make_step(
                 self.loss, self.static, stage.transformation, self.carry_def, names=self.names,
                 uses_key=self.key is not None, linesearch=is_linesearch(opt_state), jit=self.jit,

@@ -178,7 +178,10 @@ def _build(
                 (value, row), grad = jax.value_and_grad(evaluate, has_aux=True)(dyn, step_key)
             else:  # optax's documented reuse of the value and gradient the line search stored
                 value, grad = optax.value_and_grad_from_state(value_fn)(dyn, state=opt_state)
-                row = evaluate(dyn, step_key)[1]
+                if len(names) > 1:  # the terms: one more evaluation of the loss
+                    row = evaluate(dyn, step_key)[1]
+                else:  # the stored value is the whole row (the term and the total)
+                    row = jnp.stack([value] * (2 if names else 1))
             updates, new_state = transformation.update(
                 grad, opt_state, dyn, value=value, grad=grad, value_fn=value_fn
             )

@@ -8,9 +8,9 @@ Protocol, for every case of a suite:
    skipped with a note.
 2. Each contender gets a call count ``number`` so that one sample lasts about ``sample_s``.
 3. ``repeats`` rounds: in each round every contender takes one sample (``number`` calls, each
-   waited for: ``block_until_ready`` for JAX, nothing for eager PyTorch on the CPU), and the
-   order of the contenders rotates from round to round, so slow drifts of the machine hit all
-   of them alike.
+   waited for: ``block_until_ready`` for JAX, ``torch.cuda.synchronize`` for PyTorch on a
+   GPU), and the order of the contenders rotates from round to round, so slow drifts of the
+   machine hit all of them alike.
 4. Per contender: median, interquartile range and minimum of the per-call times, and the
    ratio to the case's reference contender (for the suites here ``nestax``; below 1 means
    nestax takes less time than that peer): the median over rounds of
@@ -46,9 +46,9 @@ class Contender:
 
     ``make()`` builds everything (networks, data, jitted functions) and returns ``step``, a
     zero-argument callable doing one unit of work and returning its outputs. ``framework``
-    says how to wait for them (``"jax"``: ``block_until_ready``; ``"torch"``: eager CPU,
-    already done). ``requires`` lists importable module names; if one is missing the contender
-    is skipped with a note.
+    says how to wait for them (``"jax"``: ``block_until_ready``; ``"torch"``: done on the
+    CPU, ``torch.cuda.synchronize`` on a GPU). ``requires`` lists importable module names;
+    if one is missing the contender is skipped with a note.
     """
 
     name: str
@@ -71,6 +71,11 @@ class Case:
 def _block(out: Any, framework: str) -> None:
     if framework == "jax":
         jax.block_until_ready(out)
+    elif framework == "torch":
+        import torch
+
+        if torch.cuda.is_available():  # eager CUDA kernels run behind the host
+            torch.cuda.synchronize()
 
 
 def _missing(requires: Sequence[str]) -> list[str]:
@@ -199,6 +204,8 @@ def _environment() -> dict[str, Any]:
 
         env["torch"] = torch.__version__
         env["torch_threads"] = torch.get_num_threads()
+        if torch.cuda.is_available():
+            env["torch_device"] = torch.cuda.get_device_name()
     return env
 
 
