@@ -141,7 +141,8 @@ def make_loss(
             n = net_fn(params)
             lap_n = run(lap_terms, n, xi, key=ki, samples=samples)[0]
             phi = 1.0 - jnp.sum(xi**2)
-            return -2.0 * d * n(xi) - 4.0 * jnp.dot(xi, nx.gradient(n)(xi)) + phi * lap_n
+            n_x, x_grad_n = jax.jvp(n, (xi,), (xi,))  # x . grad N: one jvp, no d-vector
+            return -2.0 * d * n_x - 4.0 * x_grad_n + phi * lap_n
 
         def res(xi, ki):
             return lap_u(xi, ki) + jnp.sin(u(xi)) - forcing(xi, c)
@@ -168,9 +169,10 @@ def estimator_memory(
     ``with``: the example's loss; ``without``: the same loss with ``Δu`` left out (network,
     points, forcing and ``sin u`` kept). Their difference is the memory the Laplacian estimator
     itself needs; the rest (the points, the ``width x d`` first layer) grows with ``d`` for any
-    method. With ``product_rule`` the Laplacian term also holds the exact ``x . grad N`` (a
-    ``d``-vector per point); without it, only the estimate of ``Δu`` itself. XLA's compile-time
-    memory analysis: arguments + outputs + temporaries.
+    method. With ``product_rule`` (as trained) the estimator only meets ``N``, which reads ``x``
+    linearly, and the exact ``x . grad N`` is one ``jvp`` along ``x``; without it, the estimate
+    of ``Δu`` also differentiates ``1 - |x|^2`` along each coordinate, a ``d``-vector per point.
+    XLA's compile-time memory analysis: arguments + outputs + temporaries.
     """
     net, trial, c = build(d, 0, width, 3, jnp.float32)
     full = make_loss(
