@@ -14,6 +14,7 @@ import pytest
 
 import nestax as nx
 from nestax._operators._ansatz import BallAnsatz
+from nestax._strategies._orthonormal import orthonormal_columns
 from nestax._strategies._reduced import (
     apply_reduced,
     gradient_norm_squared,
@@ -164,15 +165,16 @@ def test_ball_ansatz_product_rule():
         assert_close(a, b)
 
 
-def _qr_eqns(jaxpr):
+def _basis_loops(jaxpr):
+    """The loops of the basis's Gram–Schmidt (one per block of columns; nothing else loops)."""
     out = []
     for eqn in jaxpr.eqns:
-        if eqn.primitive.name == "qr":
+        if eqn.primitive.name in ("while", "scan"):  # fori_loop: a scan when its length is known
             out.append(eqn)
         for v in eqn.params.values():
             inner = getattr(v, "jaxpr", None)
             if inner is not None and hasattr(inner, "eqns"):
-                out.extend(_qr_eqns(inner))
+                out.extend(_basis_loops(inner))
     return out
 
 
@@ -185,9 +187,11 @@ def test_basis_is_computed_once_per_batch_under_vmap_and_grad():
         return jnp.mean(jax.vmap(nx.laplacian(u))(xs) ** 2)
 
     assert "reduced" == nx.explain(nx.laplacian, lambda x: mlp(params, x)[0], xs[0]).method
-    qrs = _qr_eqns(jax.make_jaxpr(jax.value_and_grad(loss))(params).jaxpr)
-    assert len(qrs) == 1
-    assert qrs[0].invars[0].aval.shape == (40, 4)  # unbatched: once per batch, not per point
+    loops = _basis_loops(jax.make_jaxpr(jax.value_and_grad(loss))(params).jaxpr)
+    assert len(loops) == 1
+    shapes = [v.aval.shape for v in loops[0].invars]
+    assert (40, 4) in shapes  # unbatched: once per batch, not per point
+    assert not any(len(s) == 3 for s in shapes)
 
 
 def test_precomputed_basis_and_second_order_raises():
@@ -219,3 +223,20 @@ def test_closed_form_in_twenty_thousand_dimensions():
     ref = ((-2 * t * (1 - t**2)) * jnp.sum(w**2, axis=1)[None]) @ v
     assert_close(got, ref)
     assert nx.explain(nx.laplacian, u, xs[0]).method == "reduced"
+
+
+@pytest.mark.parametrize("d,n,rank", [(50, 7, 7), (120, 70, 70), (120, 70, 41), (30, 45, 30)])
+def test_orthonormal_columns_span_the_columns_also_when_rank_deficient(d, n, rank):
+    """Gram–Schmidt basis vs numpy's SVD (float64): orthonormal or zero columns, as many
+    non-zero as the rank, and the projection on them reproduces every column."""
+    rng = np.random.default_rng(d + n + rank)
+    a = rng.normal(size=(d, rank)) @ rng.normal(size=(rank, n))  # rank-deficient if rank < n
+    a[:, 5] = 0.0  # a dead reader
+    q = np.asarray(orthonormal_columns(jnp.asarray(a)))
+    expected_rank = np.linalg.matrix_rank(a)
+    nonzero = np.linalg.norm(q, axis=0) > 0.5
+    assert nonzero.sum() == expected_rank
+    qn = q[:, nonzero]
+    np.testing.assert_allclose(qn.T @ qn, np.eye(expected_rank), atol=1e-12)
+    np.testing.assert_allclose(np.linalg.norm(q[:, ~nonzero], axis=0), 0.0)
+    np.testing.assert_allclose(q @ (q.T @ a), a, atol=1e-10 * np.abs(a).max())

@@ -3,8 +3,8 @@ r"""Strategy "reduced": exact input-subspace reduction for rotation-invariant op
 A network reads its input through linear maps: ``u(x) = g(M x + b)`` with ``M`` the stacked
 *readers* (``N x d``; for an MLP the first weight matrix, ``N`` = its width; see
 `nestax._taylor.input_readers`). With ``Q`` (``d x k``, ``k = N < d``) an orthonormal basis of a
-space containing the rows of ``M`` (thin QR of ``M^T``), ``u`` is constant along every direction
-orthogonal to ``Q``, so for an operator invariant under rotations of the input,
+space containing the rows of ``M`` (Gram–Schmidt on ``M^T``), ``u`` is constant along every
+direction orthogonal to ``Q``, so for an operator invariant under rotations of the input,
 ``L = sum_m c_m Delta^m``,
 
 .. math::  (L u)(x) = (L_k \tilde u)(Q^\top x), \qquad \tilde u(y) = u(Q y + (I - QQ^\top) x),
@@ -53,6 +53,7 @@ import numpy as np
 from .._taylor import Readers, batch_size, collapsed_directional, input_readers
 from .._validate import as_array, check_rank, split_aux
 from ._directions import _compositions_nonneg, count_directions, plan
+from ._orthonormal import orthonormal_columns
 
 #: When not under ``vmap`` the basis is paid by one point; under ``vmap`` by the whole batch.
 #: Its cost in forward passes: the readers' Jacobian (``N`` cotangents through the first
@@ -219,12 +220,12 @@ def _first_order_only_jvp(primals, tangents):
 
 @jax.custom_jvp
 def orthonormal_span(m: jax.Array) -> jax.Array:
-    """``Q`` (``d x N``), orthonormal columns whose span contains the rows of ``m`` (``N x d``).
-
-    Householder QR: orthonormal even when ``m`` is rank-deficient. Held fixed under
-    differentiation (see the module docstring): its tangent is zero.
+    """``Q`` (``d x N``), orthonormal or zero columns whose span contains the rows of ``m``
+    (``N x d``), also when ``m`` is rank-deficient (see `orthonormal_columns`: XLA's own
+    operations, not LAPACK's thread pool). Held fixed under differentiation (see the module
+    docstring): its tangent is zero.
     """
-    return jnp.linalg.qr(m.T, mode="reduced")[0]
+    return orthonormal_columns(m.T)
 
 
 @orthonormal_span.defjvp
