@@ -118,6 +118,36 @@ def test_history_in_lbfgs_stage_matches_recomputed_terms():
         assert_close(terms["total"], rosenbrock(p) + 1e-3 * jnp.sum(p**2))
 
 
+def test_history_in_lbfgs_stage_with_one_term_is_the_loss_at_recorded_params():
+    """One named term: the row is the line search's stored value, no second evaluation."""
+    seen = {}
+    record = lambda k, p, terms: seen.update({k: (p, terms)})  # noqa: E731
+    fit(lambda p: {"rosen": rosenbrock(p)}, jnp.array([-1.2, 1.0]), [Stage("lbfgs", 9)],
+        every=4, progress=False, callback=record)  # fmt: skip
+    assert sorted(seen) == [0, 4, 8]
+    for p, terms in seen.values():
+        assert_close(terms["rosen"], rosenbrock(p))
+        assert_close(terms["total"], rosenbrock(p))
+
+
+def test_later_stages_compile_once_in_the_background(caplog):
+    """The L-BFGS step is compiled while Adam runs; its first call finds it in JAX's cache (two
+    stages, two compilations of a step: none twice) and the result is the same as without
+    the background compilation (jit=False runs the same arithmetic eagerly)."""
+    loss = lambda p: {"rosen": rosenbrock(p), "pull": 1e-3 * jnp.sum(p**2)}  # noqa: E731
+    stages = [Stage("adam", 5, learning_rate=1e-2), Stage("lbfgs", 5)]
+    jax.config.update("jax_log_compiles", True)  # global: the context manager is per thread
+    try:
+        with caplog.at_level("WARNING"):
+            result = fit(loss, jnp.array([-1.2, 1.0]), stages, progress=False)
+    finally:
+        jax.config.update("jax_log_compiles", False)
+    compiled = [r for r in caplog.messages if r.startswith("Finished XLA compilation of jit(step)")]
+    assert len(compiled) == 2
+    eager = fit(loss, jnp.array([-1.2, 1.0]), stages, progress=False, jit=False)
+    assert_close(result.params, eager.params, rtol=1e-10)
+
+
 def _barrier(p):
     """sgd at rate 0.1 on L = p gives p_k = 1 - 0.1 k; sqrt(p - 0.25) is nan from k = 8 on."""
     return {"linear": p[0], "barrier": jnp.sqrt(jax.lax.stop_gradient(p[0]) - 0.25)}
