@@ -7,7 +7,9 @@ without holding Python's lock, so the compilation can run beside the stage befor
 later stage's first call finds the executable in JAX's cache.
 
 The background work only fills that cache: the step the loop calls is the same jitted function
-either way, so a failed or mismatched compilation ahead costs time, never a wrong result.
+either way, so a failed or mismatched compilation ahead costs time, never a wrong result (JAX
+settings made with a context manager are per thread and do not reach the background thread:
+under one, the stage compiles at its first call as before).
 """
 
 from __future__ import annotations

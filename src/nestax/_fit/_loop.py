@@ -53,7 +53,8 @@ def fit(
     Each stage runs its optimizer for its number of steps; step :math:`k` (counted from 0
     across stages) evaluates every term :math:`L_i(θ_k)` and :math:`\nabla_θ L(θ_k)`, records
     the terms and the total in the history, and updates :math:`θ_{k+1} = θ_k + u_k`. One
-    jit-compiled step per stage runs ahead of the host; rows of the history are fetched every
+    jit-compiled step per stage runs ahead of the host (the later stages' steps compile on a
+    background thread while the first stage trains); rows of the history are fetched every
     ``every`` steps in one transfer, where the NaN guard, the progress bar, the callback, early
     stopping and checkpoints act.
 
