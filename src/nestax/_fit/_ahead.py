@@ -36,10 +36,15 @@ def _abstract(x: Any, committed: bool) -> Any:
 
 
 def _warm(
-    loss: Callable[..., Any], dyn: Any, static: Any, stage: Stage, key: Any, **options: Any
+    loss: Callable[..., Any],
+    dyn: Any,
+    static: Any,
+    stage: Stage,
+    key: Any,
+    committed: bool,
+    **options: Any,
 ) -> None:
-    """Compile the step of ``stage`` for parameters shaped like ``dyn`` (no device work)."""
-    committed = any(getattr(x, "sharding", None) is not None for x in jax.tree.leaves(dyn))
+    """Compile the step of ``stage`` for parameters of the types ``dyn`` (no device work)."""
     state = jax.eval_shape(lambda d: strong(stage.transformation.init(d)), dyn)
     state = jax.tree.map(lambda x: _abstract(x, committed), state)
     failed = jax.ShapeDtypeStruct((), jnp.bool_)
@@ -70,7 +75,7 @@ def compile_ahead(
     dyn = jax.tree.map(lambda x: _abstract(x, committed), dyn)  # now: the arrays are donated
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nestax-compile")
     futures = {
-        i: pool.submit(_warm, loss, dyn, static, stages[i], key, **options)
+        i: pool.submit(_warm, loss, dyn, static, stages[i], key, committed, **options)
         for i in range(first, len(stages))
     }
     return pool, futures

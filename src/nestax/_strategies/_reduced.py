@@ -57,7 +57,7 @@ from ._orthonormal import orthonormal_columns
 
 #: When not under ``vmap`` the basis is paid by one point; under ``vmap`` by the whole batch.
 #: Its cost in forward passes: the readers' Jacobian (``N`` cotangents through the first
-#: linear maps) plus the QR (about ``2k`` passes' worth of flops).
+#: linear maps) plus the Gram–Schmidt basis (about ``2k`` passes' worth of flops).
 OVERHEAD_PASSES = lambda n, k: float(n + 2 * k)  # noqa: E731
 
 
@@ -414,7 +414,7 @@ def plan_reduced(terms: Any, f: Callable[..., Any], x: Any, has_aux: bool) -> tu
     cost += OVERHEAD_PASSES(readers.size, k) / batch
     note = (
         f"input-subspace reduction{where}: {readers.describe(d)}; the operator runs in the "
-        f"k = {k} dimensional span instead of {size} dimensions{rest}; the basis (QR, "
+        f"k = {k} dimensional span instead of {size} dimensions{rest}; the basis (Gram–Schmidt, "
         f"~{OVERHEAD_PASSES(readers.size, k):.0f} passes) is shared by the {batch} point(s) of "
         "the batch"
     )
