@@ -109,7 +109,7 @@ def make_loss(
     With ``net_fn`` (``net_fn(params) -> N``, the network inside the ansatz
     :math:`u = \varphi N`, :math:`\varphi = 1 - |x|^2`), the Laplacian is split by the product
     rule, :math:`\Delta u = -2d\,N - 4\,x\cdot\nabla N + \varphi\,\widehat{\Delta N}`:
-    the first two terms are exact (one gradient), only :math:`\Delta N` is estimated, and its
+    the first two terms are exact (one jvp along x), only :math:`\Delta N` is estimated, and its
     variance is damped by :math:`\varphi^2` (small where uniform points in high dimension
     live). Without it, STDE estimates :math:`\Delta u` directly.
 
