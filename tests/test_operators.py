@@ -306,20 +306,35 @@ def test_explain_choices_follow_shapes():
     assert nx.explain(nx.Laplacian(), scalar, jnp.ones(4)).method in nx.METHODS
 
 
-def test_auto_falls_back_to_nested_where_the_engine_has_no_rule():
+def test_auto_falls_back_to_nested_where_the_engine_declines():
     x = jnp.array([0.3, -0.2])
 
-    def u(x):  # lax.cond depends on the input: no Taylor rule, reverse mode works
+    @jax.custom_vjp
+    def g(z):
+        return jnp.sin(z)
+
+    g.defvjp(lambda z: (g(z), z), lambda z, ct: (2.0 * jnp.cos(z) * ct,))
+    # custom_vjp, whose fwd calls g itself: only reverse-over-reverse differentiates it twice
+    u = lambda x: jnp.sum(g(x) * x[::-1])
+    plan = nx.explain(nx.laplacian, u, x)
+    assert plan.method == "reverse-over-reverse"
+    assert "custom_vjp" in str(plan) and "falling back" in str(plan)
+    assert_close(nx.laplacian(u)(x), jnp.trace(jax.jacrev(jax.jacrev(u))(x)))
+    with pytest.raises(NotImplementedError, match="custom_vjp.*Methods that apply"):
+        nx.laplacian(u, method="collapsed")(x)
+    with pytest.raises(NotImplementedError, match="custom_vjp"):
+        nx.apply(nx.Biharmonic(), u, method="taylor")(x)
+
+
+def test_control_flow_runs_in_the_engine():
+    x = jnp.array([0.3, -0.2])
+
+    def u(x):  # lax.cond on the input, branch by branch
         return jax.lax.cond(x[0] > 0, lambda z: jnp.sin(z).sum() * z[1], lambda z: z.sum(), x)
 
-    plan = nx.explain(nx.laplacian, u, x)
-    assert plan.method not in ("taylor", "collapsed")
-    assert "cond" in str(plan) and "falling back" in str(plan)
-    assert_close(nx.laplacian(u)(x), jnp.trace(_nest(u, 2)(x)))
-    with pytest.raises(NotImplementedError, match="cond"):
-        nx.laplacian(u, method="collapsed")(x)
-    with pytest.raises(NotImplementedError, match="cond"):
-        nx.apply(nx.Biharmonic(), u, method="taylor")(x)
+    assert nx.explain(nx.laplacian, u, x).method == "collapsed"
+    for method in ("taylor", "collapsed", "auto"):
+        assert_close(nx.laplacian(u, method=method)(x), jnp.trace(_nest(u, 2)(x)))
 
 
 def test_randomized_methods_through_the_public_operators():

@@ -188,16 +188,37 @@ def test_rule_zoo(order):
     close(top, w[0] * coeffs[-1, 0] + w[1] * coeffs[-1, 1])
 
 
-def test_custom_vjp_goes_through_primal():
+def test_custom_vjp_is_refused_by_name_not_run_through_its_body():
+    """Nested AD differentiates a custom_vjp function by its backward rule only; Taylor mode
+    cannot, so the engine refuses it (running the body would ignore the rule)."""
+
     @jax.custom_vjp
     def g(x):
         return jnp.sin(x) * x
 
-    g.defvjp(lambda x: (g(x), x), lambda x, ct: (ct * 0,))  # deliberately wrong backward
+    g.defvjp(lambda x: (g(x), x), lambda x, ct: (ct * 0,))  # deliberately not the body's
     x, dirs = jnp.array([0.4, 1.1]), jnp.eye(2)
     f = lambda z: g(z) + z[0] * z[1]
-    expected = reference(lambda z: jnp.sin(z) * z + z[0] * z[1], x, dirs, 3)
-    close(taylor_directional(f, x, dirs, 3)[1], expected)
+    with pytest.raises(UnsupportedPrimitiveError, match="custom_vjp function `g`"):
+        taylor_directional(f, x, dirs, 3)
+    assert "custom_vjp function `g`" in unsupported_reason(f, x)
+
+
+def test_custom_jvp_rule_is_honoured_not_the_body():
+    """A custom_jvp rule that differs from its body: every order follows the rule, as nested
+    jax.jvp does (reference: nested jvp along each direction)."""
+
+    @jax.custom_jvp
+    def g(x):
+        return jnp.sin(x)
+
+    g.defjvp(lambda p, t: (g(p[0]), 2.0 * jnp.cos(p[0]) * t[0]))
+    x, dirs = jnp.array([0.4, 1.1]), jnp.array([[1.0, 0.5], [-0.3, 2.0]])
+    f = lambda z: jnp.tanh(g(z) * z[::-1])
+    close(taylor_directional(f, x, dirs, 3)[1], reference(f, x, dirs, 3))
+    w = np.array([1.5, -0.5])
+    expected = reference(f, x, dirs, 3)[-1]
+    close(collapsed_directional(f, x, dirs, w, 3)[1], w[0] * expected[0] + w[1] * expected[1])
 
 
 def test_matrix_input_pytree_output_and_traced_weights():
@@ -265,16 +286,25 @@ def _scan(x):
     return jax.lax.scan(lambda c, _: (jnp.sin(c), None), x, length=3)[0]
 
 
-@pytest.mark.parametrize(("fn", "name"), [(_while, "while"), (_cond, "cond"), (_scan, "scan")])
-def test_control_flow_is_named(fn, name):
-    x, dirs = jnp.array([0.3, 0.2]), jnp.eye(2)
-    with pytest.raises(UnsupportedPrimitiveError, match=f"`{name}`"):
-        taylor_directional(fn, x, dirs, 2)
-    assert isinstance(UnsupportedPrimitiveError("x"), NotImplementedError)
-    reason = unsupported_reason(fn, x)
-    assert reason is not None and f"`{name}`" in reason and reason.endswith("method")
-    # Control flow over input-independent values is fine.
-    assert unsupported_reason(lambda z: jnp.sin(z) * _while(jnp.ones(2)), x) is None
+def _scan_xs(x):  # scanned inputs and outputs that carry coefficients, a carry that starts plain
+    def step(c, xi):
+        return c * jnp.tanh(xi) + xi, jnp.sin(c * xi)
+
+    c, ys = jax.lax.scan(step, jnp.ones(2), jnp.stack([x, x**2, -x]))
+    return jnp.sum(ys) * c
+
+
+@pytest.mark.parametrize(
+    "fn", [_while, _cond, _scan, _scan_xs], ids=["while", "cond", "scan", "xs"]
+)
+@pytest.mark.parametrize("order", [1, 2, 3])
+def test_control_flow_against_nested_jvp(fn, order):
+    x, dirs = jnp.array([0.3, 0.2]), jnp.array([[1.0, 0.5], [-0.4, 1.2]])
+    assert unsupported_reason(fn, x, order=order) is None
+    close(taylor_directional(fn, x, dirs, order)[1], reference(fn, x, dirs, order))
+    w = np.array([0.7, -1.3])
+    top = reference(fn, x, dirs, order)[-1]
+    close(collapsed_directional(fn, x, dirs, w, order)[1], w[0] * top[0] + w[1] * top[1])
 
 
 def _new_primitive(name, impl):

@@ -288,5 +288,13 @@ def nested_linear_cost(terms: Mapping[tuple[int, ...], float], d: int) -> float:
     return cost
 
 
+def nested_reverse_cost(terms: Mapping[tuple[int, ...], float], d: int) -> float:
+    """Cost of ``_nested.apply_nested(..., innermost="reverse")``: the same nesting with a
+    reverse pass innermost (what differentiates a ``custom_vjp`` function). Each pass pulls a
+    cotangent (``NESTED_REVERSE_FACTOR``) where the forward nesting pushes a tangent; it is
+    only the cheapest candidate when the others cannot run."""
+    return NESTED_REVERSE_FACTOR * nested_linear_cost(terms, d)
+
+
 FIRST_ORDER = _nested.FIRST_ORDER
 SECOND_ORDER = _nested.SECOND_ORDER

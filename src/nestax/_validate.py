@@ -14,6 +14,18 @@ import jax
 import jax.numpy as jnp
 
 
+class MethodNotApplicableError(NotImplementedError, ValueError):
+    """A method named explicitly cannot differentiate ``f`` (or cannot apply to the operator).
+
+    Both a ``NotImplementedError`` (the method has no way through a construct) and a
+    ``ValueError`` (the method does not fit the argument).
+
+    The message names the construct that stops it (a primitive without a rule, a
+    ``custom_vjp`` function under forward mode, a ``while_loop`` under reverse mode) and the
+    methods that apply. `nestax.UnsupportedPrimitiveError` (the Taylor engine's) is one.
+    """
+
+
 def as_array(x: Any, *, op: str, arg: str = "x") -> jax.Array:
     """Convert ``x`` to a floating JAX array, or raise a ``TypeError`` naming ``arg``."""
     try:

@@ -21,9 +21,10 @@ from .._strategies._iterated import plan_iterated, run_iterated
 from .._strategies._randomized import apply_hutchinson, apply_stde, cost_randomized
 from .._strategies._reduced import InvariantTerms, plan_reduced, run_reduced
 from .._strategies._taylor import apply_taylor, cost_taylor
-from .._taylor import UnsupportedPrimitiveError, unsupported_reason
+from .._taylor import unsupported_reason
 from .._validate import as_array, check_method, check_rank, output_shape
 from ._algebra import LinearOperator, Terms
+from ._choose import run_plan, settle
 from ._common import POINT_HINT, check_callable, finish, with_aux, with_plan
 
 
@@ -45,6 +46,10 @@ def _run_nested(terms, f, x, has_aux):
     return _nested.apply_nested(terms, with_aux(f, has_aux, "apply"), x)
 
 
+def _run_nested_reverse(terms, f, x, has_aux):
+    return _nested.apply_nested(terms, with_aux(f, has_aux, "apply"), x, innermost="reverse")
+
+
 def _with_aux_pair(apply_fn):
     """Adapt a Taylor strategy (value, or (value, aux) with has_aux) to ``(value, aux)``."""
 
@@ -64,11 +69,15 @@ def _not_a_power(terms, d):
 
 STRATEGIES: dict[str, Strategy] = {
     "nested": Strategy(_run_nested, _planner.nested_linear_cost, False),
+    "nested-reverse": Strategy(_run_nested_reverse, _planner.nested_reverse_cost, False),
     "taylor": Strategy(_with_aux_pair(apply_taylor), cost_taylor, True),
     "collapsed": Strategy(_with_aux_pair(apply_collapsed), cost_collapsed, True),
     "reduced": Strategy(run_reduced, cost_collapsed, True, plan=plan_reduced),
     "iterated": Strategy(run_iterated, _not_a_power, True, plan=plan_iterated),
 }
+
+#: The strategies that run the Taylor engine (the planner tries them before it trusts them).
+ENGINE_METHODS = tuple(name for name, s in STRATEGIES.items() if s.needs_engine)
 
 #: Unbiased but inexact estimators: used only when named, never by ``auto``. They take extra
 #: keyword arguments (``key``, ``samples``, and for Hutchinson ``probe`` and ``mode``).
@@ -112,7 +121,8 @@ MAX_COSTED_TERMS = 1 << 21
 
 
 def _engine_reason(f, x, order: int) -> str | None:
-    """Why the Taylor engine cannot run ``f`` at ``x`` to ``order`` (``None`` if it can)."""
+    """Why the Taylor engine declines ``f`` at ``x`` to ``order`` (``None`` if it claims it can:
+    then `settle` still tries it before it is trusted)."""
     return unsupported_reason(f, x, order=order)
 
 
@@ -141,8 +151,6 @@ def plan_terms(
     if method in ("auto", *engine_names):
         top = max(2 * m for m in terms.profile) if lazy else max((sum(a) for a in terms), default=1)
         reason = _engine_reason(f, x, top or 1)
-    if reason is not None and method in engine_names:
-        raise UnsupportedPrimitiveError(f"{operator}: method={method!r} cannot run f: {reason}")
     planned = [n for n, s in STRATEGIES.items() if s.plan is not None]
     if reason is None and method in ("auto", *planned):
         for name in planned:
@@ -220,19 +228,23 @@ def apply(
     check_method(method, (*STRATEGIES, *RANDOMIZED), op=name)
     check_options(method, options, name)
 
+    def compute(m):
+        if m in RANDOMIZED:
+            return lambda x: run_randomized(m, op.terms(x.size), f, x, has_aux, options)
+        # lazy for rotation-invariant operators
+        return lambda x: run_terms(InvariantTerms.of(op, x.size), f, x, has_aux, m)
+
     def plan(x):
         x = as_array(x, op=name)
         check_rank(x, 1, op=name, what=POINT_HINT.format(op="nestax.apply(op, f)"))
         output_shape(f, x, has_aux, op=name)
         if method in RANDOMIZED:
-            return x, op.terms(x.size), plan_randomized(repr(op), method, options)
-        terms = InvariantTerms.of(op, x.size)  # lazy for rotation-invariant operators
-        return x, terms, plan_terms(repr(op), terms, f, x, has_aux, method)
+            return x, plan_randomized(repr(op), method, options)
+        p = plan_terms(repr(op), InvariantTerms.of(op, x.size), f, x, has_aux, method)
+        return x, settle(p, compute, x, f, has_aux, ENGINE_METHODS)
 
     def applied(x):
-        x, terms, p = plan(x)
-        if p.method in RANDOMIZED:
-            return finish(*run_randomized(p.method, terms, f, x, has_aux, options), has_aux)
-        return finish(*run_terms(terms, f, x, has_aux, p.method), has_aux)
+        x, p = plan(x)
+        return finish(*run_plan(name, p, compute, x, f, has_aux), has_aux)
 
     return with_plan(applied, plan)

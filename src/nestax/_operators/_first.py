@@ -9,6 +9,7 @@ from .. import _planner
 from .._custom_types import Array, ArrayLike, Batch, Float, Point, PointFunction
 from .._strategies import _nested
 from .._validate import as_array, check_method, check_rank, check_scalar_output, output_shape
+from ._choose import run_plan, settle
 from ._common import check_callable, finish, point, size, with_aux, with_plan
 
 
@@ -34,15 +35,16 @@ def gradient(
     check_callable(f, op)
     check_method(method, _nested.FIRST_ORDER, op=op)
     fa = with_aux(f, has_aux, op)
+    compute = lambda m: lambda x: _nested.jacobian(fa, x, m)
 
     def plan(x):
         x, shape = point(x, f, has_aux, op)
         check_scalar_output(shape, op=op)
-        return x, _planner.first_order(op, x.size, 1, method)
+        return x, settle(_planner.first_order(op, x.size, 1, method), compute, x, f, has_aux, ())
 
     def grad_f(x):
         x, p = plan(x)
-        return finish(*_nested.jacobian(fa, x, p.method), has_aux)
+        return finish(*run_plan(op, p, compute, x, f, has_aux), has_aux)
 
     return with_plan(grad_f, plan)
 
@@ -70,15 +72,17 @@ def jacobian(
     check_callable(f, op)
     check_method(method, _nested.FIRST_ORDER, op=op)
     fa = with_aux(f, has_aux, op)
+    compute = lambda m: lambda x: _nested.jacobian(fa, x, m)
 
     def plan(x):
         x = as_array(x, op=op)
         shape = output_shape(f, x, has_aux, op=op)
-        return x, _planner.first_order(op, x.size, size(shape), method)
+        p = _planner.first_order(op, x.size, size(shape), method)
+        return x, settle(p, compute, x, f, has_aux, ())
 
     def jac_f(x):
         x, p = plan(x)
-        return finish(*_nested.jacobian(fa, x, p.method), has_aux)
+        return finish(*run_plan(op, p, compute, x, f, has_aux), has_aux)
 
     return with_plan(jac_f, plan)
 
@@ -103,6 +107,7 @@ def batch_jacobian(
     check_callable(f, op)
     check_method(method, _nested.FIRST_ORDER, op=op)
     fa = with_aux(f, has_aux, op)
+    compute = lambda m: lambda xs: _nested.batch_jacobian(fa, xs, m)
 
     def plan(xs):
         xs = as_array(xs, op=op, arg="xs")
@@ -113,11 +118,12 @@ def batch_jacobian(
                 f"{op}: `f` must map a batch (B, d) to outputs with the same leading batch size "
                 f"B={xs.shape[0]}; got output shape {shape}"
             )
-        return xs, _planner.first_order(op, xs.shape[1], size(shape[1:]), method)
+        p = _planner.first_order(op, xs.shape[1], size(shape[1:]), method)
+        return xs, settle(p, compute, xs, f, has_aux, ())
 
     def bjac_f(xs):
         xs, p = plan(xs)
-        return finish(*_nested.batch_jacobian(fa, xs, p.method), has_aux)
+        return finish(*run_plan(op, p, compute, xs, f, has_aux), has_aux)
 
     return with_plan(bjac_f, plan)
 
@@ -137,6 +143,7 @@ def divergence(
     check_callable(f, op)
     check_method(method, _nested.FIRST_ORDER, op=op)
     fa = with_aux(f, has_aux, op)
+    compute = lambda m: lambda x: _nested.divergence(fa, x, m)
 
     def plan(x):
         x, shape = point(x, f, has_aux, op)
@@ -145,10 +152,11 @@ def divergence(
                 f"{op}: `f` must map R^d to R^d (output shape equal to the input shape "
                 f"{tuple(x.shape)}); got output shape {shape}"
             )
-        return x, _planner.first_order(op, x.size, x.size, method)
+        p = _planner.first_order(op, x.size, x.size, method)
+        return x, settle(p, compute, x, f, has_aux, ())
 
     def div_f(x):
         x, p = plan(x)
-        return finish(*_nested.divergence(fa, x, p.method), has_aux)
+        return finish(*run_plan(op, p, compute, x, f, has_aux), has_aux)
 
     return with_plan(div_f, plan)

@@ -10,7 +10,8 @@ from .._custom_types import Array, Point, PointFunction, Scalar
 from .._strategies import _nested
 from .._validate import check_method
 from ._algebra import Partial, check_alpha
-from ._apply import STRATEGIES, plan_terms, run_terms
+from ._apply import ENGINE_METHODS, STRATEGIES, plan_terms, run_terms
+from ._choose import run_plan, settle
 from ._common import check_callable, finish, point, size, with_aux, with_plan
 
 DERIVATIVE_METHODS = ("forward", "reverse")
@@ -43,18 +44,23 @@ def derivative(
     terms = {(order,): 1.0}
     point_fn = lambda z: f(z[0])  # the linear strategies take points of shape (d,) = (1,)
 
+    def compute(m):
+        if m in DERIVATIVE_METHODS:
+            return lambda t: _nested.derivative(fa, t, order, m)
+        return lambda t: run_terms(terms, point_fn, t.reshape(1), has_aux, m)
+
     def plan(t):
         t, shape = point(t, f, has_aux, op, rank=0)
         if method in DERIVATIVE_METHODS:
-            return t, _planner.derivative(order, size(shape), method)
-        nested = _planner.derivative(order, size(shape), "auto").costs
-        return t, plan_terms(op, terms, point_fn, t.reshape(1), has_aux, method, dict(nested))
+            p = _planner.derivative(order, size(shape), method)
+        else:
+            nested = _planner.derivative(order, size(shape), "auto").costs
+            p = plan_terms(op, terms, point_fn, t.reshape(1), has_aux, method, dict(nested))
+        return t, settle(p, compute, t, f, has_aux, ENGINE_METHODS)
 
     def deriv_f(t):
         t, p = plan(t)
-        if p.method in DERIVATIVE_METHODS:
-            return finish(*_nested.derivative(fa, t, order, p.method), has_aux)
-        return finish(*run_terms(terms, point_fn, t.reshape(1), has_aux, p.method), has_aux)
+        return finish(*run_plan(op, p, compute, t, f, has_aux), has_aux)
 
     return with_plan(deriv_f, plan)
 
@@ -78,6 +84,8 @@ def partial(
     alpha = check_alpha(alpha, op)
     check_method(method, tuple(STRATEGIES), op=op)
 
+    compute = lambda m: lambda x: run_terms(Partial(alpha).terms(x.size), f, x, has_aux, m)
+
     def plan(x):
         x, _ = point(x, f, has_aux, op)
         if len(alpha) != x.size:
@@ -85,11 +93,11 @@ def partial(
                 f"{op}: multi-index `alpha`={alpha} has {len(alpha)} entries but `x` has "
                 f"d={x.size} coordinates (shape {tuple(x.shape)}); give one entry per coordinate"
             )
-        terms = Partial(alpha).terms(x.size)
-        return x, terms, plan_terms(op, terms, f, x, has_aux, method)
+        p = plan_terms(op, Partial(alpha).terms(x.size), f, x, has_aux, method)
+        return x, settle(p, compute, x, f, has_aux, ENGINE_METHODS)
 
     def partial_f(x):
-        x, terms, p = plan(x)
-        return finish(*run_terms(terms, f, x, has_aux, p.method), has_aux)
+        x, p = plan(x)
+        return finish(*run_plan(op, p, compute, x, f, has_aux), has_aux)
 
     return with_plan(partial_f, plan)

@@ -11,6 +11,7 @@ from .._strategies._reduced import InvariantTerms
 from .._validate import check_method, check_scalar_output
 from ._algebra import Laplacian
 from ._apply import (
+    ENGINE_METHODS,
     RANDOMIZED,
     STRATEGIES,
     check_options,
@@ -19,6 +20,7 @@ from ._apply import (
     run_randomized,
     run_terms,
 )
+from ._choose import run_plan, settle
 from ._common import check_callable, finish, point, size, with_aux, with_plan
 
 
@@ -46,15 +48,16 @@ def hessian(
     check_callable(f, op)
     check_method(method, _nested.SECOND_ORDER, op=op)
     fa = with_aux(f, has_aux, op)
+    compute = lambda m: lambda x: _nested.hessian(fa, x, m)
 
     def plan(x):
         x, shape = point(x, f, has_aux, op)
         check_scalar_output(shape, op=op)
-        return x, _planner.second_order(op, x.size, 1, method)
+        return x, settle(_planner.second_order(op, x.size, 1, method), compute, x, f, has_aux, ())
 
     def hess_f(x):
         x, p = plan(x)
-        return finish(*_nested.hessian(fa, x, p.method), has_aux)
+        return finish(*run_plan(op, p, compute, x, f, has_aux), has_aux)
 
     return with_plan(hess_f, plan)
 
@@ -87,20 +90,25 @@ def laplacian(
     check_options(method, options, op)
     fa = with_aux(f, has_aux, op)
 
+    def compute(m):
+        if m in _nested.SECOND_ORDER:
+            return lambda x: _nested.laplacian(fa, x, m)
+        if m in RANDOMIZED:
+            return lambda x: run_randomized(m, None, f, x, has_aux, options)
+        # the terms are built only if a strategy needs them
+        return lambda x: run_terms(InvariantTerms.of(Laplacian(), x.size), f, x, has_aux, m)
+
     def plan(x):
         x, shape = point(x, f, has_aux, op)
         if method in RANDOMIZED:
-            return x, None, plan_randomized(op, method, options)
-        terms = InvariantTerms.of(Laplacian(), x.size)  # built only if a strategy needs it
+            return x, plan_randomized(op, method, options)
+        terms = InvariantTerms.of(Laplacian(), x.size)
         nested = _planner.second_order(op, x.size, size(shape), "auto").costs
-        return x, terms, plan_terms(op, terms, f, x, has_aux, method, extra=dict(nested))
+        p = plan_terms(op, terms, f, x, has_aux, method, extra=dict(nested))
+        return x, settle(p, compute, x, f, has_aux, ENGINE_METHODS)
 
     def lap_f(x):
-        x, terms, p = plan(x)
-        if p.method in _nested.SECOND_ORDER:
-            return finish(*_nested.laplacian(fa, x, p.method), has_aux)
-        if p.method in RANDOMIZED:
-            return finish(*run_randomized(p.method, None, f, x, has_aux, options), has_aux)
-        return finish(*run_terms(terms, f, x, has_aux, p.method), has_aux)
+        x, p = plan(x)
+        return finish(*run_plan(op, p, compute, x, f, has_aux), has_aux)
 
     return with_plan(lap_f, plan)

@@ -146,35 +146,65 @@ def _unit(x: jax.Array, i: int) -> jax.Array:
 
 
 def apply_nested(
-    terms: Mapping[tuple[int, ...], float], fa: AuxFn, x: jax.Array
+    terms: Mapping[tuple[int, ...], float],
+    fa: AuxFn,
+    x: jax.Array,
+    innermost: str = "forward",
 ) -> tuple[Any, Any]:
-    """``Σ_α c_α ∂^α y(x)`` with every partial taken by nested forward mode.
+    """``Σ_α c_α ∂^α y(x)`` with every partial taken by nested first-order AD.
 
     Order-0 terms are ``c y``; order-1 terms combine into one tangent ``Σ c_α e_α``; order-2
     terms use one Hessian, forward-over-reverse; higher orders nest ``|α|`` jvps per term
     (``2^|α|`` vectors each: the exponential cost that Taylor mode removes).
+
+    With ``innermost="reverse"`` every derivative has a reverse pass innermost: order 1 is a
+    row of the reverse-mode Jacobian, order ``k >= 3`` nests ``k - 1`` jvps over it. That is
+    the nesting which differentiates ``custom_vjp`` functions, whose derivatives exist only as
+    reverse-mode rules.
     """
     y, aux = fa(x)
     total = jnp.zeros_like(y)
     by_order: dict[int, dict[tuple[int, ...], float]] = {}
     for alpha, c in terms.items():
         by_order.setdefault(sum(alpha), {})[alpha] = c
+    y_of = lambda z: fa(z)[0]
+    reverse = innermost == "reverse"
+
+    def along_last(i: int) -> AuxFn:
+        """``z -> (∂y/∂z_i, aux)`` by reverse mode."""
+
+        def g(z):
+            jac = jax.jacrev(y_of)(z).reshape((*y.shape, x.size))
+            return jac[..., i], None
+
+        return g
+
     for order, group in sorted(by_order.items()):
         if order == 0:
             total = total + sum(group.values()) * y
         elif order == 1:
             v = sum(c * _unit(x, alpha.index(1)) for alpha, c in group.items())
-            total = total + jax.jvp(lambda z: fa(z)[0], (x,), (v,))[1]
+            if reverse:
+                jac = jax.jacrev(y_of)(x).reshape((*y.shape, x.size))
+                total = total + jnp.tensordot(jac, v.reshape(-1), axes=1)
+            else:
+                total = total + jax.jvp(y_of, (x,), (v,))[1]
         elif order == 2:
             weights = jnp.zeros((x.size, x.size), y.dtype)
             for alpha, c in group.items():
                 idx = [i for i, a in enumerate(alpha) for _ in range(a)]
                 weights = weights.at[idx[0], idx[1]].add(c)
-            hess = jax.jacfwd(jax.jacrev(lambda z: fa(z)[0]))(x)
+            hess = jax.jacfwd(jax.jacrev(y_of))(x)
             hess = hess.reshape((*y.shape, x.size, x.size))
             total = total + jnp.einsum("...ij,ij->...", hess, weights)
         else:
             for alpha, c in group.items():
-                dirs = [_unit(x, i) for i, a in enumerate(alpha) for _ in range(a)]
-                total = total + c * _nested_jvp(fa, dirs)(x)[0]
+                idx = [i for i, a in enumerate(alpha) for _ in range(a)]
+                if reverse:
+                    inner = along_last(idx[-1])
+                    dirs = [_unit(x, i) for i in idx[:-1]]
+                    total = total + c * _nested_jvp(inner, dirs)(x)[0]
+                else:
+                    dirs = [_unit(x, i) for i in idx]
+                    total = total + c * _nested_jvp(fa, dirs)(x)[0]
     return total, aux

@@ -7,6 +7,8 @@ Public surface (re-exported by the strategies and, selectively, by `nestax`):
 - `collapsed_directional(f, x, directions, weights, order)` -- the weighted sum of the K-th
   directional derivatives, the top order summed during propagation;
 - `unsupported_reason(f, x)` -- ``None`` or a sentence naming what the engine cannot handle;
+- `constructs(f, x)` -- what in ``f`` some first-order AD modes cannot differentiate
+  (``custom_vjp``, ``while_loop``), for the planner;
 - `UnsupportedPrimitiveError`, and `register_rule` / `register_linear` /
   `register_elementwise` to extend the rule table; `Jet` and `RuleContext` for rule authors;
 - `taylor_directional_reference` -- the slow nested-`jvp` reference;
@@ -15,6 +17,7 @@ Public surface (re-exported by the strategies and, selectively, by `nestax`):
 """
 
 from ._interpreter import collapsed_directional as collapsed_directional
+from ._interpreter import constructs as constructs
 from ._interpreter import taylor_directional as taylor_directional
 from ._interpreter import taylor_directional_reference as taylor_directional_reference
 from ._interpreter import taylor_directional_top as taylor_directional_top
@@ -36,6 +39,7 @@ __all__ = [
     "UnsupportedPrimitiveError",
     "batch_size",
     "collapsed_directional",
+    "constructs",
     "input_readers",
     "register_elementwise",
     "register_linear",

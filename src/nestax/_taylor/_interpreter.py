@@ -4,9 +4,11 @@ r"""The Taylor-mode interpreter and the engine's public functions.
 operands that do not depend on the input are plain arrays and their equations run unchanged
 (so ``x @ W`` with ``W`` closed over is *linear*: one matmul per coefficient order, all orders
 and directions in one call); operands that do are `Jet`\ s and go through the rule table.
-Call-like primitives (``jit``, ``closed_call``, ``remat``) are entered, and so is the primal
-function of ``custom_jvp_call`` / ``custom_vjp_call``. Control flow (``scan``, ``while``,
-``cond``) and primitives without a rule raise `UnsupportedPrimitiveError` naming them.
+Call-like primitives (``jit``, ``closed_call``, ``remat``) are entered; control flow
+(``scan``, ``while``, ``cond``) is rebuilt over jets (`_control`); a ``custom_jvp`` function
+is differentiated through its rule, never its body, and a primitive without a closed-form rule
+through JAX's own derivative rule (`_custom`). A ``custom_vjp`` function, whose derivatives
+only reverse mode defines, raises `UnsupportedPrimitiveError` naming it.
 
 Example -- the second derivative of ``sin`` along two directions of R^2:
 
@@ -27,28 +29,31 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _jaxpr, _table  # noqa: F401  (_table fills the rule registry)
-from ._jet import Jet, RuleContext, primal
-from ._rules import UnsupportedPrimitiveError, get_rule, is_order_preserving
+from . import _control, _custom, _jaxpr, _table  # noqa: F401  (_table fills the rule registry)
+from ._jet import Jet, RuleContext, broadcast_jet, primal
+from ._rules import UnsupportedPrimitiveError, get_rule, is_order_preserving, max_order
+
+#: n-ary elementwise primitives: lax broadcasts their size-1 axes and scalars to the result's
+#: shape, and so does the interpreter before their rules see them.
+_BROADCASTING = frozenset(
+    "add sub mul div max min pow atan2 rem nextafter add_any select_n clamp complex".split()
+)
 
 
 def _is_float_dtype(dtype: Any) -> bool:
     return jnp.issubdtype(dtype, jnp.inexact)
 
 
-def _unsupported(eqn: Any, name: str) -> UnsupportedPrimitiveError:
+def _at(eqn: Any) -> str:
     where = _jaxpr.where(eqn)
-    at = f" (at {where})" if where else ""
-    if name in _jaxpr.CONTROL_FLOW:
-        what = f"control flow `{name}` ({_jaxpr.CONTROL_FLOW[name]})"
-        why = "the Taylor engine cannot propagate coefficients through control flow yet"
-    else:
-        what = f"primitive `{name}`"
-        why = "the Taylor engine has no rule for it"
+    return f" (at {where})" if where else ""
+
+
+def _custom_vjp_error(eqn: Any) -> UnsupportedPrimitiveError:
     return UnsupportedPrimitiveError(
-        f"{what}{at} depends on the input and {why}; register one with "
-        "nestax's register_rule / register_linear / register_elementwise, unroll the loop, or "
-        "use a nested-AD method"
+        f"the custom_vjp function `{_jaxpr.custom_name(eqn)}`{_at(eqn)} depends on the input: "
+        "its derivatives are defined by a reverse-mode rule only, which Taylor mode cannot "
+        "propagate; the nested methods with reverse mode innermost apply"
     )
 
 
@@ -58,12 +63,23 @@ def _eval_equation(eqn: Any, ctx: RuleContext, args: list[Any], out_need: list[i
     if not any(_is_float_dtype(_jaxpr.aval_of(v).dtype) for v in eqn.outvars):
         # Integer / boolean results (comparisons, argmax, ...) are piecewise constant.
         return _jaxpr.bind(eqn, [primal(a) for a in args])
+    kind = _jaxpr.custom_kind(eqn)
+    if kind == "custom_vjp":
+        raise _custom_vjp_error(eqn)
+    if kind == "custom_jvp":
+        return _custom.custom_jvp_rule(eqn, ctx, args, propagate)
     body = _jaxpr.call_body(eqn)
     if body is not None:
         return propagate(body, ctx, args, out_need)
+    name = eqn.primitive.name
+    if name in _control.RULES:
+        return _control.RULES[name](eqn, ctx, args, propagate)
     rule = get_rule(eqn.primitive)
     if rule is None:
-        raise _unsupported(eqn, eqn.primitive.name)
+        return _custom.generic_rule(eqn, ctx, args)
+    if name in _BROADCASTING:
+        shape = tuple(_jaxpr.aval_of(eqn.outvars[0]).shape)
+        args = [broadcast_jet(a, shape) for a in args]
     _, params = _jaxpr.bind_params(eqn)
     out = rule(ctx, *args, **params)
     return list(out) if eqn.primitive.multiple_results else [out]
@@ -95,7 +111,9 @@ def _lowest_needed(
         flags = flags_of(eqn)
         if m_out > K or not any(flags):
             continue
-        linear = _jaxpr.call_body(eqn) is None and is_order_preserving(eqn.primitive, flags)
+        linear = _jaxpr.call_body(eqn) is None and is_order_preserving(
+            eqn.primitive, flags, eqn.params
+        )
         m_in = m_out if linear else 1
         for a, flag in zip(eqn.invars, flags, strict=True):
             if flag:
@@ -282,25 +300,120 @@ def collapsed_directional(
 
 
 def unsupported_reason(f: Callable[..., Any], x: Any, order: int = 1) -> str | None:
-    """``None`` if the engine can propagate order-``order`` coefficients through ``f`` at ``x``.
+    """``None`` if the engine claims it can propagate coefficients through ``f`` at ``x``.
 
-    Otherwise a sentence naming the first primitive (or control flow: scan / while / cond) that
-    depends on the input and has no rule. Costs one abstract trace, no computation.
+    Otherwise a sentence naming the first construct that depends on the input and that the
+    engine cannot handle: a ``custom_vjp`` function, or a primitive that neither the rule
+    table nor JAX can differentiate. Static: one abstract trace of ``f`` and a walk over its
+    program (and the programs it holds), no propagation. Where it claims support the engine
+    must succeed; the test suite holds it to that.
 
     Example:
-        >>> import jax
-        >>> unsupported_reason(lambda x: jax.lax.while_loop(lambda c: c < 1, lambda c: 2 * c, x),
-        ...                    1.0).split(" (")[0]
-        'control flow `while`'
+        >>> import jax, jax.numpy as jnp
+        >>> @jax.custom_vjp
+        ... def g(x):
+        ...     return jnp.sin(x)
+        >>> g.defvjp(lambda x: (jnp.sin(x), x), lambda x, ct: (jnp.cos(x) * ct,))
+        >>> unsupported_reason(lambda x: 2.0 * g(x), 1.0).split(" (")[0]
+        'the custom_vjp function `g`'
     """
     x = jnp.asarray(x)
     if not _is_float_dtype(x.dtype):
         return f"the input has dtype {x.dtype}; Taylor mode needs a floating input"
-    directions = jnp.ones((1, *x.shape), x.dtype)
-    try:
-        jax.eval_shape(lambda x: taylor_directional(f, x, directions, order), x)
-    except UnsupportedPrimitiveError as err:
-        return str(err)
+    program, _ = _jaxpr.trace(f, x)
+    return _first_unsupported(program, [True], order)
+
+
+def constructs(f: Callable[..., Any], x: Any) -> tuple[str, ...]:
+    """The constructs in ``f`` that some first-order AD modes cannot differentiate.
+
+    One sentence each, naming the construct and where it is: a ``custom_vjp`` function (forward
+    mode cannot differentiate it: its derivative exists only as a reverse-mode rule), a
+    ``while_loop`` whose carry depends on the input (reverse mode cannot differentiate it), a
+    primitive JAX has no derivative rule for. Static: one abstract trace of ``f``.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> loop = lambda x: jax.lax.while_loop(lambda c: c[1] < 3,
+        ...                                     lambda c: (2.0 * c[0], c[1] + 1), (x, 0))[0]
+        >>> constructs(loop, 1.0)[0].split(" (at")[0]
+        'a while_loop whose carry depends on the input'
+    """
+    x = jnp.asarray(x)
+    program, _ = _jaxpr.trace(f, x)
+    found: list[str] = []
+    _collect_constructs(program, [True], found)
+    return tuple(dict.fromkeys(found))
+
+
+def _collect_constructs(program: _jaxpr.Program, arg_dep: Sequence[bool], found: list[str]) -> None:
+    dep, _ = _jaxpr.dependence(program, arg_dep)
+    for eqn in program.eqns:
+        flags = [not _jaxpr.is_literal(a) and dep.get(a, False) for a in eqn.invars]
+        if not any(flags):
+            continue
+        kind = _jaxpr.custom_kind(eqn)
+        if kind == "custom_vjp":
+            found.append(f"a custom_vjp function `{_jaxpr.custom_name(eqn)}`{_at(eqn)}")
+            continue
+        if kind == "custom_jvp":
+            continue  # forward and reverse mode both use its rule
+        if eqn.primitive.name == "while":
+            found.append(f"a while_loop whose carry depends on the input{_at(eqn)}")
+        subs = _jaxpr.sub_programs(eqn)
+        for sub in subs:
+            _collect_constructs(sub, [True] * len(sub.invars), found)
+        if not subs and get_rule(eqn.primitive) is None and not _jaxpr.has_jvp(eqn.primitive):
+            found.append(f"primitive `{eqn.primitive.name}` without a derivative rule{_at(eqn)}")
+
+
+def _first_unsupported(program: _jaxpr.Program, arg_dep: Sequence[bool], order: int) -> str | None:
+    if order < 1:  # nothing is differentiated: plain evaluation
+        return None
+    dep, _ = _jaxpr.dependence(program, arg_dep)
+    for eqn in program.eqns:
+        flags = [not _jaxpr.is_literal(a) and dep.get(a, False) for a in eqn.invars]
+        if not any(flags):
+            continue
+        kind = _jaxpr.custom_kind(eqn)
+        if kind == "custom_vjp":
+            return str(_custom_vjp_error(eqn))
+        if kind == "custom_jvp":
+            n = _jaxpr.custom_jvp_consts(eqn)
+            if any(flags[:n]):
+                return (
+                    f"the custom_jvp function `{_jaxpr.custom_name(eqn)}`{_at(eqn)} closes over "
+                    "a value that depends on the input"
+                )
+            rule, _ = _jaxpr.custom_jvp_rule(eqn, [not f for f in flags[n:]])
+            tangents = (
+                flags[n:]
+                if not _jaxpr.custom_jvp_symbolic_zeros(eqn)
+                else [f for f in flags[n:] if f]
+            )
+            # the rule's coefficients are one order lower (the module docstring of `_custom`)
+            inner = _first_unsupported(rule, [*flags[n:], *tangents], order - 1)
+            if inner is not None:
+                return inner
+            continue
+        subs = _jaxpr.sub_programs(eqn)
+        if subs:
+            for sub in subs:  # conservative: every input of a sub-program may depend
+                inner = _first_unsupported(sub, [True] * len(sub.invars), order)
+                if inner is not None:
+                    return inner
+            continue
+        if get_rule(eqn.primitive) is None and not _jaxpr.has_jvp(eqn.primitive):
+            return (
+                f"primitive `{eqn.primitive.name}`{_at(eqn)} depends on the input and neither "
+                "the Taylor engine nor JAX has a derivative rule for it"
+            )
+        known = max_order(eqn.primitive)
+        if known is not None and known < order:
+            return (
+                f"the Taylor rule for primitive `{eqn.primitive.name}`{_at(eqn)} knows {known} "
+                f"derivatives; order {order} was asked for"
+            )
     return None
 
 

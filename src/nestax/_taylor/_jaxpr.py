@@ -6,8 +6,13 @@ primitives), so a JAX upgrade that moves them touches one file. It exposes a sma
 
 - `trace(f, x)` -> a `Program` (inputs, constants, equations, outputs) and the output treedef;
 - `Equation` (primitive, inputs, outputs, params) and `bind(eqn, args)` to evaluate one normally;
-- `call_body(eqn)` -> the `Program` a call-like equation runs (`jit`, `closed_call`, `remat`, the
-  primal function of `custom_jvp_call` / `custom_vjp_call`), or `None`;
+- `call_body(eqn)` -> the `Program` a call-like equation runs (`jit`, `closed_call`, `remat`),
+  or `None`;
+- `custom_kind(eqn)` (``"custom_jvp"`` / ``"custom_vjp"`` / ``None``) and `custom_jvp_rule(eqn,
+  zeros)`: the program of a `custom_jvp` function's *rule* (nested AD differentiates the rule,
+  never the primal body, and so does the engine);
+- `scan_parts`, `while_parts`, `cond_branches`: the pieces of the control-flow primitives;
+- `sub_programs(eqn)`: every program an equation holds (for static walks);
 - `is_literal`, `literal_value`, `is_dropvar`, `where(eqn)` for error messages, and
   `primitive(name)` to look a primitive up by name across JAX versions.
 
@@ -32,7 +37,7 @@ try:  # pragma: no cover - depends on the JAX version
 except ImportError:  # pragma: no cover
     _summarize = None
 
-#: Names of control-flow primitives: the engine has no rule for them (yet).
+#: Names of control-flow primitives (the engine has rules for them in `_control`).
 CONTROL_FLOW = {
     "scan": "jax.lax.scan / fori_loop",
     "while": "jax.lax.while_loop / fori_loop",
@@ -48,9 +53,13 @@ _BODY_PARAM = {
     "remat": "jaxpr",
     "remat2": "jaxpr",
     "checkpoint": "jaxpr",
-    "custom_jvp_call": "call_jaxpr",
-    "custom_vjp_call": "call_jaxpr",
-    "custom_vjp_call_jaxpr": "fun_jaxpr",
+}
+
+#: Primitives of functions with user-defined derivative rules.
+_CUSTOM = {
+    "custom_jvp_call": "custom_jvp",
+    "custom_vjp_call": "custom_vjp",
+    "custom_vjp_call_jaxpr": "custom_vjp",
 }
 
 
@@ -89,8 +98,12 @@ def trace(f: Callable[..., Any], x: Any) -> tuple[Program, Any]:
     Under an outer `jax.grad`/`jax.vmap`/`jax.jit`, values ``f`` closes over become the
     program's constants (tracers of the outer transformation), which is what lets the engine
     compose with them.
+
+    The trace is never reused: `jax.make_jaxpr` caches traces by function object, and a
+    function that closes over a Python value that has since changed would otherwise run with
+    the old value. A fresh wrapper per call defeats that cache.
     """
-    closed, out_shape = jax.make_jaxpr(f, return_shape=True)(x)
+    closed, out_shape = jax.make_jaxpr(lambda z: f(z), return_shape=True)(x)
     return _as_program(closed), jax.tree_util.tree_structure(out_shape)
 
 
@@ -129,13 +142,110 @@ def bind(eqn: Any, args: Sequence[Any]) -> list[Any]:
 def call_body(eqn: Any) -> Program | None:
     """The program a call-like equation evaluates on its inputs, or ``None``.
 
-    For `custom_jvp_call` and `custom_vjp_call` this is the *primal* function: Taylor
-    coefficients are propagated through its implementation, not through the custom rule.
+    Functions with custom derivative rules are not call-like here (see `custom_kind`): their
+    derivatives are those of the rule, not of the body.
     """
     key = _BODY_PARAM.get(eqn.primitive.name)
     if key is None or key not in eqn.params:
         return None
     return _as_program(eqn.params[key])
+
+
+def custom_kind(eqn: Any) -> str | None:
+    """``"custom_jvp"`` or ``"custom_vjp"`` for a function with a custom rule, else ``None``."""
+    return _CUSTOM.get(eqn.primitive.name)
+
+
+def custom_name(eqn: Any) -> str:
+    """The user's name for a custom-rule function (best effort, for messages)."""
+    jaxpr = eqn.params.get("call_jaxpr")
+    info = getattr(getattr(jaxpr, "jaxpr", None), "debug_info", None)
+    name = getattr(info, "func_name", None) or eqn.params.get("name")
+    return str(name) if name else eqn.primitive.name
+
+
+def custom_jvp_consts(eqn: Any) -> int:
+    """How many leading operands of a `custom_jvp_call` are closed-over constants."""
+    return int(eqn.params.get("num_consts", 0))
+
+
+def custom_jvp_rule(eqn: Any, zeros: Sequence[bool]) -> tuple[Program, tuple[bool, ...]]:
+    """The rule of a `custom_jvp_call`, traced for the given zero tangents.
+
+    ``zeros[i]`` says whether the tangent of (non-constant) operand ``i`` is zero. Returns the
+    program ``(*primals, *tangents) -> (*primal outputs, *nonzero output tangents)`` and which
+    output tangents are zero; ``tangents`` holds one entry per operand unless the function
+    was defined with ``symbolic_zeros=True``, in which case only the nonzero ones (see
+    `custom_jvp_symbolic_zeros`). This is what `jax.jvp` evaluates for the function.
+    """
+    fun = eqn.params["jvp_jaxpr_fun"]
+    flags = [bool(z) for z in zeros] if custom_jvp_symbolic_zeros(eqn) else [False] * len(zeros)
+    jaxpr, consts, out_zeros = fun.call_wrapped(*flags)
+    return _program(jaxpr, consts), tuple(bool(z) for z in out_zeros)
+
+
+def custom_jvp_symbolic_zeros(eqn: Any) -> bool:
+    """Whether a custom_jvp rule takes symbolic zeros (else every tangent is an array)."""
+    return bool(eqn.params.get("symbolic_zeros", False))
+
+
+@dataclass(frozen=True)
+class ScanParts:
+    body: Program
+    num_consts: int
+    num_carry: int
+    length: int
+    reverse: bool
+    unroll: Any
+
+
+def scan_parts(eqn: Any) -> ScanParts:
+    """The body and settings of a `scan` equation (body: consts, carry, x slices -> carry, y)."""
+    p = eqn.params
+    return ScanParts(
+        _as_program(p["jaxpr"]),
+        int(p["num_consts"]),
+        int(p["num_carry"]),
+        int(p["length"]),
+        bool(p["reverse"]),
+        p.get("unroll", 1),
+    )
+
+
+@dataclass(frozen=True)
+class WhileParts:
+    cond: Program
+    body: Program
+    cond_nconsts: int
+    body_nconsts: int
+
+
+def while_parts(eqn: Any) -> WhileParts:
+    """The condition and body of a `while` equation (operands: cond consts, body consts, carry)."""
+    p = eqn.params
+    return WhileParts(
+        _as_program(p["cond_jaxpr"]),
+        _as_program(p["body_jaxpr"]),
+        int(p["cond_nconsts"]),
+        int(p["body_nconsts"]),
+    )
+
+
+def cond_branches(eqn: Any) -> list[Program]:
+    """The branches of a `cond` equation (operands: the branch index, then the branch inputs)."""
+    return [_as_program(b) for b in eqn.params["branches"]]
+
+
+def sub_programs(eqn: Any) -> list[Program]:
+    """Every program an equation holds: call bodies, loop bodies, branches, a custom function's
+    primal body (for static walks that look for constructs anywhere in a program)."""
+    out = []
+    for value in eqn.params.values():
+        items = value if isinstance(value, tuple | list) else (value,)
+        for item in items:
+            if isinstance(item, jex.ClosedJaxpr | jex.Jaxpr):
+                out.append(_as_program(item))
+    return out
 
 
 def where(eqn: Any) -> str:
@@ -191,3 +301,37 @@ def batch_size(x: Any) -> int:
     except Exception:  # pragma: no cover - best effort only
         return 1
     return max(n, 1)
+
+
+def is_float_aval(atom: Any) -> bool:
+    """Whether a variable's type is floating or complex (what can carry Taylor coefficients)."""
+    import jax.numpy as jnp
+
+    return bool(jnp.issubdtype(atom.aval.dtype, jnp.inexact))
+
+
+def dependence(program: Program, arg_dep: Sequence[bool]) -> tuple[dict[Any, bool], list[bool]]:
+    """Which variables of ``program`` depend on its inputs flagged in ``arg_dep``.
+
+    Conservative: every floating result of an equation with a dependent operand depends.
+    Returns the map for every variable and the flags of the outputs.
+    """
+    dep: dict[Any, bool] = dict(zip(program.invars, arg_dep, strict=True))
+
+    def flag(atom: Any) -> bool:
+        return not is_literal(atom) and dep.get(atom, False)
+
+    for eqn in program.eqns:
+        any_dep = any(flag(a) for a in eqn.invars)
+        for v in eqn.outvars:
+            dep[v] = any_dep and is_float_aval(v)
+    return dep, [flag(v) for v in program.outvars]
+
+
+def has_jvp(prim: Any) -> bool:
+    """Whether JAX can differentiate ``prim`` in forward mode (its JVP rule is registered)."""
+    try:
+        from jax._src.interpreters import ad
+    except ImportError:  # pragma: no cover - depends on the JAX version
+        return True
+    return prim in ad.primitive_jvps or prim in getattr(ad, "fancy_jvps", {})

@@ -63,6 +63,10 @@ class RuleContext:
         """Whether coefficient ``k`` is stored summed over directions."""
         return self.collapsed and k == self.order
 
+    def rows(self, k: int) -> int:
+        """Length of the direction axis of coefficient ``k`` (1 at a collapsed top)."""
+        return 1 if self.is_top(k) else self.n_directions
+
     def collapse(self, k: int, t: Any) -> Any:
         """Sum a per-direction remainder of order ``k`` over directions if ``k`` is the top.
 
@@ -120,14 +124,32 @@ def mul(a: Any, b: Any) -> Any:
 
 
 def broadcast_jet(v: Any, shape: tuple[int, ...]) -> Any:
-    """Broadcast a rank-0 operand (jet or plain) to ``shape``, as lax binary ops do."""
+    """Broadcast an operand (jet or plain) to ``shape`` by NumPy's rules, as lax's n-ary
+    elementwise primitives do: missing leading axes and size-1 axes are broadcast.
+
+    Coefficients keep their leading direction axis: ``(rows, *s) -> (rows, *shape)``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> j = broadcast_jet(Jet(jnp.ones(1), (jnp.ones((2, 1)),)), (3,))
+        >>> j.primal.shape, j.coeffs[0].shape
+        ((3,), (2, 3))
+    """
     p = primal(v)
-    if tuple(jnp.shape(p)) == tuple(shape):
+    own = tuple(jnp.shape(p))
+    shape = tuple(shape)
+    if own == shape:
         return v
+    if len(own) > len(shape) or any(
+        a != b and a != 1 for a, b in zip(own, shape[len(shape) - len(own) :], strict=True)
+    ):
+        raise ValueError(f"cannot broadcast an operand of shape {own} to {shape}")
     if not isinstance(v, Jet):
         return jnp.broadcast_to(p, shape)
+    offset = len(shape) - len(own)
+    dims = (0, *range(1 + offset, 1 + len(shape)))
     coeffs = tuple(
-        None if c is None else lax.broadcast_in_dim(c, (c.shape[0], *shape), (0,)) for c in v.coeffs
+        None if c is None else lax.broadcast_in_dim(c, (c.shape[0], *shape), dims) for c in v.coeffs
     )
     return Jet(jnp.broadcast_to(p, shape), coeffs)
 
@@ -141,3 +163,16 @@ def materialize(c: Any, rows: int, shape: tuple[int, ...], dtype: Any) -> Any:
     if c is None:
         return jnp.zeros((rows, *shape), dtype)
     return jnp.broadcast_to(c, (rows, *shape))
+
+
+def full_jet(ctx: RuleContext, v: Any) -> Jet:
+    """``v`` as a jet with every coefficient present (zeros for symbolic zeros).
+
+    Loop carries and branch results need one fixed structure: this is it.
+    """
+    p = jnp.asarray(primal(v))
+    coeffs = v.coeffs if isinstance(v, Jet) else (None,) * ctx.order
+    return Jet(
+        p,
+        tuple(materialize(c, ctx.rows(k), p.shape, p.dtype) for k, c in enumerate(coeffs, start=1)),
+    )

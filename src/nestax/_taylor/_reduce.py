@@ -101,7 +101,7 @@ def _walk(
         if id(atom) not in marked:
             marked.add(id(atom))
             value = env[atom]
-            found.append((value, Reader(int(np.prod(np.shape(value), dtype=int)), by, where)))
+            found.append((value, Reader(_functionals(value), by, where)))
 
     for v, c in zip(program.constvars, program.consts, strict=True):
         env[v], kind[v] = c, _CONST
@@ -121,7 +121,7 @@ def _walk(
                 _DEP not in ks
                 and all(_jaxpr.is_float_atom(v) for v in eqn.outvars)
                 and get_rule(eqn.primitive) is not None
-                and is_linear(eqn.primitive, flags)
+                and is_linear(eqn.primitive, flags, eqn.params)
             )
             if linear:
                 outs, out_kinds = _jaxpr.bind(eqn, list(vals)), [_AFFINE] * len(eqn.outvars)
@@ -137,13 +137,26 @@ def _walk(
     return [r[0] for r in results], [r[1] for r in results]
 
 
+def _functionals(value: Any) -> int:
+    """Real linear functionals of ``x`` in an affine value: its size, twice for complex ones."""
+    size = int(np.prod(np.shape(value), dtype=int))
+    return 2 * size if jnp.issubdtype(jnp.result_type(value), jnp.complexfloating) else size
+
+
+def _real_parts(value: Any, dtype: Any) -> Any:
+    """An affine value as real functionals: real and imaginary parts of a complex one."""
+    v = jnp.ravel(value)
+    if jnp.issubdtype(v.dtype, jnp.complexfloating):
+        return jnp.concatenate([jnp.real(v), jnp.imag(v)]).astype(dtype)
+    return v.astype(dtype)
+
+
 def _front(program: _jaxpr.Program, x: Any) -> list[tuple[Any, Reader]]:
     found: list[tuple[Any, Reader]] = []
     outs, kinds = _walk(program, [x], [_AFFINE], found)
     for value, k in zip(outs, kinds, strict=True):
         if k == _AFFINE:  # an output affine in x reads x too
-            size = int(np.prod(np.shape(value), dtype=int))
-            found.append((value, Reader(size, "output", "")))
+            found.append((value, Reader(_functionals(value), "output", "")))
     return found
 
 
@@ -165,7 +178,7 @@ def input_readers(f: Callable[..., Any], x: Any, *, with_matrix: bool = True) ->
         return Readers(size, readers)
 
     def stacked(t: Any) -> Any:
-        return jnp.concatenate([jnp.ravel(v).astype(x.dtype) for v, _ in _front(program, t)])
+        return jnp.concatenate([_real_parts(v, x.dtype) for v, _ in _front(program, t)])
 
     matrix = jax.jacrev(stacked)(jnp.zeros(x.shape, x.dtype)).reshape(size, x.size)
     return Readers(size, readers, matrix)

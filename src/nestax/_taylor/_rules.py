@@ -44,6 +44,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from .._validate import MethodNotApplicableError
 from . import _jaxpr
 from . import _series as S
 from ._jet import Jet, RuleContext, add, binomial, broadcast_jet, coeff, lead, primal
@@ -51,10 +52,11 @@ from ._jet import Jet, RuleContext, add, binomial, broadcast_jet, coeff, lead, p
 Rule = Callable[..., Any]
 
 
-class UnsupportedPrimitiveError(NotImplementedError):
-    """The Taylor engine has no rule for a primitive (or control flow) that depends on the input.
+class UnsupportedPrimitiveError(MethodNotApplicableError):
+    """The Taylor engine cannot propagate coefficients through a construct that depends on the
+    input: a ``custom_vjp`` function, or a primitive neither it nor JAX can differentiate.
 
-    The message names the primitive. Register a rule with `register_rule`,
+    The message names the construct and where it is. Register a rule with `register_rule`,
     `register_linear` or `register_elementwise`, or use a nested-AD strategy.
     """
 
@@ -62,6 +64,7 @@ class UnsupportedPrimitiveError(NotImplementedError):
 _RULES: dict[Any, Rule] = {}
 _ORDER_PRESERVING: dict[Any, Any] = {}
 _PIECEWISE: set[Any] = set()
+_MAX_ORDER: dict[Any, int] = {}  # rules that know finitely many derivatives
 
 
 def register_rule(
@@ -71,7 +74,8 @@ def register_rule(
 
     ``order_preserving`` says whether output coefficient k depends on input coefficient k only
     (true of linear maps); the engine then skips lower-order coefficients nobody needs. It is a
-    bool, or a function of the tuple of operand-depends-on-input flags returning one.
+    bool, or a function ``(flags, params) -> bool`` of the tuple of operand-depends-on-input
+    flags and the equation's parameters.
     ``piecewise`` marks order-preserving primitives that are linear only piece by piece (max,
     abs, ...): the reduction pass must not treat them as linear maps of the input.
     """
@@ -79,6 +83,7 @@ def register_rule(
         raise TypeError(f"register_rule: `rule` must be callable; got {type(rule).__name__}")
     _RULES[primitive] = rule
     _ORDER_PRESERVING[primitive] = order_preserving
+    _MAX_ORDER.pop(primitive, None)
     if piecewise:
         _PIECEWISE.add(primitive)
     else:
@@ -89,22 +94,35 @@ def get_rule(primitive: Any) -> Rule | None:
     return _RULES.get(primitive)
 
 
-def is_order_preserving(primitive: Any, dependent: tuple[bool, ...]) -> bool:
-    """Whether coefficient k of ``primitive``'s result needs only coefficient k of its operands."""
+def max_order(primitive: Any) -> int | None:
+    """The highest order the registered rule knows (``None``: every order)."""
+    return _MAX_ORDER.get(primitive)
+
+
+def is_order_preserving(
+    primitive: Any, dependent: tuple[bool, ...], params: dict[str, Any] | None = None
+) -> bool:
+    """Whether coefficient k of ``primitive``'s result needs only coefficient k of its operands.
+
+    A callable ``order_preserving`` spec is called with the operand flags and the equation's
+    parameters.
+    """
     spec = _ORDER_PRESERVING.get(primitive, False)
-    return bool(spec(dependent) if callable(spec) else spec)
+    return bool(spec(dependent, params or {}) if callable(spec) else spec)
 
 
-def is_linear(primitive: Any, dependent: tuple[bool, ...]) -> bool:
+def is_linear(
+    primitive: Any, dependent: tuple[bool, ...], params: dict[str, Any] | None = None
+) -> bool:
     """Whether ``primitive`` is (globally) affine in its input-dependent operands."""
-    return primitive not in _PIECEWISE and is_order_preserving(primitive, dependent)
+    return primitive not in _PIECEWISE and is_order_preserving(primitive, dependent, params)
 
 
-def _one_dependent(dependent: tuple[bool, ...]) -> bool:
+def _one_dependent(dependent: tuple[bool, ...], params: Any = None) -> bool:
     return sum(dependent) == 1
 
 
-def _numerator_only(dependent: tuple[bool, ...]) -> bool:
+def _numerator_only(dependent: tuple[bool, ...], params: Any = None) -> bool:
     return not dependent[1]
 
 
@@ -254,6 +272,8 @@ def register_elementwise(primitive: Any, derivatives: Any) -> None:
         return elementwise_core(ctx, u, y0, lambda n: fn(u.primal, y0, n, **params))
 
     register_rule(primitive, rule)
+    if isinstance(derivatives, Sequence):
+        _MAX_ORDER[primitive] = len(derivatives)
 
 
 def _integer_pow_rule(ctx: RuleContext, u: Jet, *, y: int) -> Any:

@@ -213,15 +213,17 @@ def _falling(p: Any, m: int) -> Any:
     return out
 
 
-def power_derivatives(p: float) -> Callable[..., list[Any]]:
-    """``x^p`` for a constant real ``p`` given ``y = x^p``: ``f^(m) = p(p-1)..(p-m+1) y / x^m``."""
+def root_derivatives(q: int, sign: int) -> Callable[..., list[Any]]:
+    """``y = x^(sign/q)`` (sqrt, rsqrt, cbrt) in terms of ``y`` alone, as JAX's rules are:
+    with ``x = y^(sign q)``, ``f^(m) = p (p-1) .. (p-m+1) y^(1 - sign q m)``, ``p = sign/q``.
+
+    No division by ``x``: at ``x = 0`` the first derivative of sqrt is ``0.5 / 0 = inf``, as
+    JAX's ``0.5 / sqrt(x)``, not ``0 / 0``.
+    """
+    p = sign / q
 
     def derivatives(x: Any, y: Any, n: int, **_: Any) -> list[Any]:
-        r, q, out = 1 / x, y, []
-        for m in range(1, n + 1):
-            q = q * r
-            out.append(_falling(p, m) * q)
-        return out
+        return [_falling(p, m) * y ** (1 - sign * q * m) for m in range(1, n + 1)]
 
     return derivatives
 
@@ -239,8 +241,16 @@ def integer_pow_derivatives(x: Any, y: Any, n: int, *, y_exp: int) -> list[Any]:
 
 
 def real_pow_derivatives(x: Any, p: Any, n: int) -> list[Any]:
-    """``x^p`` for an input-independent exponent array ``p`` (the ``pow`` primitive)."""
-    return [_falling(p, m) * lax.pow(x, p - m) for m in range(1, n + 1)]
+    """``x^p`` for an input-independent exponent array ``p`` (the ``pow`` primitive).
+
+    Where the falling factorial ``p (p-1) .. (p-m+1)`` vanishes the derivative is zero, also
+    at ``x = 0`` (JAX's rule selects zero for a zero exponent instead of ``0 * x^-1``).
+    """
+    out = []
+    for m in range(1, n + 1):
+        fall = _falling(p, m)
+        out.append(jnp.where(fall == 0, 0.0, fall * lax.pow(x, p - m)).astype(x.dtype))
+    return out
 
 
 def erf_derivatives(x: Any, y: Any, n: int, **_: Any) -> list[Any]:

@@ -25,6 +25,7 @@ from jax import lax
 
 from . import _jaxpr
 from . import _series as S
+from ._custom import jvp_series
 from ._jet import Jet, RuleContext, add, broadcast_jet, coeff, lead, primal
 from ._rules import (
     Rule,
@@ -40,7 +41,7 @@ from ._rules import (
     _square_rule,
     bilinear_rule,
     elementwise_core,
-    get_rule,
+    linear_rule,
     register_elementwise,
     register_linear,
     register_rule,
@@ -80,11 +81,28 @@ _min_rule = _choose(lax.min_p, lax.lt)
 
 
 def _clamp_rule(ctx: RuleContext, lo: Any, x: Any, hi: Any) -> Any:
-    return _min_rule(ctx, _max_rule(ctx, lo, x), hi)
+    """``clamp(lo, x, hi)`` as JAX differentiates it: each operand's coefficients where it is
+    strictly the active one, zero at ties (JAX's clamp rule uses strict comparisons)."""
+    l0, x0, h0 = primal(lo), primal(x), primal(hi)
+    out0 = lax.clamp(l0, x0, h0)
+    pick_lo = lead((l0 > x0) & (l0 < h0))
+    pick_x = lead((x0 > l0) & (x0 < h0))
+    pick_hi = lead(h0 < x0)
+    per_order = []
+    for k in range(1, ctx.order + 1):
+        parts = [
+            None if c is None else jnp.where(pick, c, jnp.zeros_like(c))
+            for c, pick in ((coeff(lo, k), pick_lo), (coeff(x, k), pick_x), (coeff(hi, k), pick_hi))
+        ]
+        per_order.append(add(*parts))
+    return _jet_or_plain(out0, per_order)
 
 
 def _abs_rule(ctx: RuleContext, u: Jet) -> Any:
-    s = lead(jnp.sign(u.primal))
+    """``|u|``: JAX's rule takes the sign ``+1`` at ``u = 0`` (``select(u >= 0, g, -g)``)."""
+    if jnp.issubdtype(u.primal.dtype, jnp.complexfloating):
+        return jvp_series(ctx, lambda z: [lax.abs(z)], [u], [True])[0]
+    s = lead(jnp.where(u.primal >= 0, 1, -1).astype(u.primal.dtype))
     return Jet(jnp.abs(u.primal), tuple(None if c is None else s * c for c in u.coeffs))
 
 
@@ -131,11 +149,11 @@ def _zero_rule(prim: Any) -> Rule:
 
 
 def _rem_rule(ctx: RuleContext, a: Any, b: Any) -> Any:
-    # rem(a, b) = a - b * trunc(a / b), the quotient piecewise constant.
+    # rem(a, b) = a - b * trunc(a / b), the quotient piecewise constant (JAX's rule:
+    # d/db = -sign(a / b) floor(|a / b|)).
     out0 = lax.rem(primal(a), primal(b))
-    shape = jnp.shape(out0)
-    a, b = broadcast_jet(a, shape), broadcast_jet(b, shape)
-    quot = lead(jnp.round((primal(a) - out0) / primal(b)))
+    ratio = primal(a) / primal(b)
+    quot = lead(jnp.sign(ratio) * jnp.floor(jnp.abs(ratio)))
     per_order = [
         add(coeff(a, k), None if coeff(b, k) is None else -quot * coeff(b, k))
         for k in range(1, ctx.order + 1)
@@ -147,18 +165,12 @@ def _rem_rule(ctx: RuleContext, a: Any, b: Any) -> Any:
 
 
 def _pow_rule(ctx: RuleContext, x: Any, p: Any) -> Any:
-    y0 = lax.pow(primal(x), primal(p))
-    if not isinstance(p, Jet):
-        return elementwise_core(ctx, x, y0, lambda n: S.real_pow_derivatives(x.primal, p, n))
-    # x^p = exp(p log x): d^m/dz^m exp(z) = y0.
-    log_x = primal(x) if not isinstance(x, Jet) else None
-    if log_x is not None:
-        z = _mul_rule(ctx, p, jnp.log(log_x))
-    else:
-        z = _mul_rule(ctx, p, get_rule(lax.log_p)(ctx, x))
-    if not isinstance(z, Jet):  # pragma: no cover - degenerate
-        return y0
-    return elementwise_core(ctx, z, y0, lambda n: [y0] * n)
+    """``x^p``: closed form for an input-independent exponent; through JAX's own rule (nested
+    jvp, `jvp_series`) when the exponent depends on the input."""
+    if isinstance(p, Jet):
+        return jvp_series(ctx, lambda a, b: [lax.pow(a, b)], [x, p], [True])[0]
+    y0 = lax.pow(x.primal, p)
+    return elementwise_core(ctx, x, y0, lambda n: S.real_pow_derivatives(x.primal, p, n))
 
 
 def _atan2_rule(ctx: RuleContext, a: Any, b: Any) -> Any:
@@ -173,6 +185,43 @@ def _atan2_rule(ctx: RuleContext, a: Any, b: Any) -> Any:
 _ATAN = S.jvp_derivatives(lax.atan_p)
 
 
+# --------------------------------------------------------------------------- solves
+
+
+def _solve_rule(prim: Any, first_linear: Callable[[dict[str, Any]], int]) -> Rule:
+    """A solve ``y = A^{-1} b``: linear when only the right-hand sides (operands from
+    ``first_linear(params)`` on) depend on the input; otherwise through JAX's own rule."""
+    linear = linear_rule(prim)
+
+    def rule(ctx: RuleContext, *args: Any, **params: Any) -> Any:
+        if not any(isinstance(a, Jet) for a in args[: first_linear(params)]):
+            return linear(ctx, *args, **params)
+        multiple = prim.multiple_results
+        fn = lambda *ops: (lambda out: list(out) if multiple else [out])(prim.bind(*ops, **params))
+        n_out = len(jax.eval_shape(fn, *(primal(a) for a in args)))
+        outs = jvp_series(ctx, fn, args, [True] * n_out)
+        return outs if multiple else outs[0]
+
+    return rule
+
+
+def _rhs_only(first_linear: Callable[[dict[str, Any]], int]) -> Callable[..., bool]:
+    return lambda flags, params: not any(flags[: first_linear(params)])
+
+
+def _register_solves() -> None:
+    solves = {
+        "triangular_solve_p": lambda params: 1,  # (a, b)
+        # custom_linear_solve: the consts of matvec, vecmat, solve and transpose_solve, then b
+        "linear_solve_p": lambda params: int(sum(params["const_lengths"])),
+    }
+    for name, first_linear in solves.items():
+        if (prim := _jaxpr.primitive(name)) is not None:
+            register_rule(
+                prim, _solve_rule(prim, first_linear), order_preserving=_rhs_only(first_linear)
+            )
+
+
 # --------------------------------------------------------------------------- the table
 
 
@@ -182,7 +231,8 @@ def _register_defaults() -> None:
         "neg_p reshape_p broadcast_in_dim_p transpose_p squeeze_p expand_dims_p slice_p "
         "concatenate_p reduce_sum_p pad_p rev_p copy_p select_n_p dynamic_slice_p "
         "dynamic_update_slice_p gather_p scatter_add_p scatter_p cumsum_p reduce_window_sum_p "
-        "split_p tile_p stack_p unstack_p reduce_precision_p sharding_constraint_p"
+        "split_p tile_p stack_p unstack_p reduce_precision_p sharding_constraint_p real_p imag_p "
+        "complex_p conj_p fft_p device_put_p"
     ).split():
         if (prim := P(name)) is not None:
             register_linear(prim)
@@ -222,9 +272,9 @@ def _register_defaults() -> None:
         "cosh_p": S.cosh_derivatives,
         "erf_p": S.erf_derivatives,
         "erfc_p": S.erfc_derivatives,
-        "sqrt_p": S.power_derivatives(0.5),
-        "rsqrt_p": S.power_derivatives(-0.5),
-        "cbrt_p": S.power_derivatives(1.0 / 3.0),
+        "sqrt_p": S.root_derivatives(2, +1),
+        "rsqrt_p": S.root_derivatives(2, -1),
+        "cbrt_p": S.root_derivatives(3, +1),
     }
     for name, derivs in closed_form.items():
         if (prim := P(name)) is not None:
@@ -238,7 +288,7 @@ def _register_defaults() -> None:
     register_rule(lax.integer_pow_p, _integer_pow_rule)
     if (p := P("square_p")) is not None:
         register_rule(p, _square_rule)
-    register_rule(lax.pow_p, _pow_rule)
+    register_rule(lax.pow_p, _pow_rule)  # the interpreter broadcasts x and p
     register_rule(lax.atan2_p, _atan2_rule)
 
     # Piecewise-linear selections: coefficient k of the result is a selection of coefficients k
@@ -255,6 +305,8 @@ def _register_defaults() -> None:
     for name in "sign_p floor_p ceil_p round_p stop_gradient_p nextafter_p".split():
         if (prim := P(name)) is not None:
             register_rule(prim, _zero_rule(prim))
+
+    _register_solves()
 
 
 _register_defaults()
