@@ -29,6 +29,8 @@ from ._operators._higher import partial as partial
 from ._operators._second import hessian as hessian
 from ._operators._second import laplacian as laplacian
 from ._planner import Plan as Plan
+from ._taylor import UnsupportedPrimitiveError as UnsupportedPrimitiveError
+from ._validate import MethodNotApplicableError as MethodNotApplicableError
 from ._check import GradientCheckError as GradientCheckError
 from ._check import GradientCheckReport as GradientCheckReport
 from ._check import check_gradients as check_gradients

@@ -1,0 +1,117 @@
+"""The correctness contract on generated programs: every method of every operator equals
+nested first-order AD (float64), values and parameter gradients.
+
+Programs come from the grammar in ``tests/_programs.py``. For each one, an operator is drawn
+(Laplacian, Hessian, a third-order mixed partial, a third derivative along a line, the
+biharmonic) and ``auto`` plus two explicit methods are compared with the nested ``jacfwd``
+reference (``jacrev`` where a ``custom_vjp`` function forbids forward mode). ``auto`` must
+always be right. An explicit method is right or raises nestax's named error
+(`MethodNotApplicableError`, of which `UnsupportedPrimitiveError` is one) -- and only where
+nested AD itself cannot run that nesting (a ``custom_vjp`` under forward mode, a
+``while_loop`` under reverse mode): anything else is a failure.
+
+Where the engine claims a program (``unsupported_reason`` is ``None``), its explicit methods
+must succeed: the fallback of ``auto`` is never how an engine bug passes.
+
+Budget: ``NESTAX_PROGRAMS`` programs (2 000 in CI, derandomized); a longer run, e.g.
+``NESTAX_PROGRAMS=20000 .venv/bin/python -m pytest -q tests/test_generated_programs.py``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from hypothesis import HealthCheck, Phase, assume, given, settings
+from hypothesis import strategies as st
+
+import nestax as nx
+from nestax._taylor import unsupported_reason
+
+from ._programs import CHECKS, Program, programs
+
+BUDGET = int(os.environ.get("NESTAX_PROGRAMS", "2000"))
+ENGINE = ("taylor", "collapsed", "iterated")
+ORDER = {"laplacian": 2, "hessian": 2, "partial": 3, "derivative": 3, "biharmonic": 4}
+
+
+def _close(actual, expected, what):
+    expected = np.asarray(expected)
+    scale = 1.0 + float(np.max(np.abs(expected))) if expected.size else 1.0
+    # float64 round-off of up to fourth derivatives through ~10 operations
+    np.testing.assert_allclose(
+        np.asarray(actual), expected, rtol=1e-7, atol=1e-8 * scale, err_msg=what
+    )
+
+
+def _nested_cannot(prog: Program, method: str, check: str) -> bool:
+    """Whether this method's nesting of JAX's AD cannot run on the program: forward mode
+    applied to a custom_vjp function, or reverse mode anywhere over a while_loop."""
+    chains = method == "nested" and check in ("partial", "biharmonic", "derivative")
+    forward_inside = chains or method in ("forward", "forward-over-forward", "reverse-over-forward")
+    if prog.has_custom_vjp and (forward_inside or method in ENGINE):
+        return True
+    reverse = method in (
+        "reverse",
+        "forward-over-reverse",
+        "reverse-over-forward",
+        "reverse-over-reverse",
+        "nested-reverse",
+    ) or (method == "nested" and not chains)
+    return prog.has_while and reverse
+
+
+@settings(
+    max_examples=BUDGET,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+    # no shrinking unless asked for (NESTAX_SHRINK=1): a failure prints its program as drawn
+    phases=[Phase.explicit, Phase.generate]
+    + ([Phase.shrink] if os.environ.get("NESTAX_SHRINK") else []),
+)
+@given(prog=programs(), data=st.data())
+def test_every_method_matches_nested_ad(prog: Program, data):
+    names = [n for n, c in CHECKS.items() if not (c.scalar_only and prog.vector_out)]
+    check = CHECKS[data.draw(st.sampled_from(names), label="operator")]
+    ref = check.reference(prog, prog.params)
+    assume(bool(np.all(np.isfinite(np.asarray(ref)))))
+    explicit = data.draw(
+        st.lists(st.sampled_from(check.methods[1:]), min_size=1, max_size=2, unique=True),
+        label="methods",
+    )
+    f = prog.point_fn()
+    point = prog.x if check.name != "derivative" else jnp.zeros(())
+    claims = (
+        unsupported_reason(
+            f if check.name != "derivative" else (lambda t: f(prog.x + t * jnp.ones(prog.d))),
+            point,
+            order=ORDER[check.name],
+        )
+        is None
+    )
+    for method in ("auto", *explicit):
+        what = f"{check.name} method={method} {prog.describe()}"
+        try:
+            value = check.nestax(prog, method, prog.params)
+        except nx.MethodNotApplicableError:
+            if method == "auto" or not _nested_cannot(prog, method, check.name):
+                raise
+            assert not (claims and method in ENGINE), what  # claimed, so it must run
+            continue
+        _close(value, ref, what)
+    # parameter gradient of auto (forward over the parameters where a while_loop forbids
+    # reverse mode)
+    grad = jax.jacfwd if prog.has_while else jax.grad
+
+    def total(fn):
+        return lambda p: jnp.sum(fn(p))
+
+    got = grad(total(lambda p: check.nestax(prog, "auto", p)))(prog.params)
+    expected = grad(total(lambda p: check.reference(prog, p)))(prog.params)
+    assume(all(bool(np.all(np.isfinite(np.asarray(v)))) for v in expected.values()))
+    for k in expected:
+        _close(got[k], expected[k], f"d/d{k} of {check.name} auto {prog.describe()}")
