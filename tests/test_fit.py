@@ -3,6 +3,7 @@ terms recomputed at recorded parameters, and an uninterrupted run for checkpoint
 
 from __future__ import annotations
 
+import errno
 import gc
 import os
 import signal
@@ -337,3 +338,55 @@ def test_resume_rejects_a_different_problem(tmp_path):
         fit(_scalar, jnp.ones(3), Stage("adam", 5), checkpoint_dir=tmp_path, resume=True)
     with pytest.raises(ValueError, match="leaf 0 of the parameters"):
         fit(_scalar, jnp.ones(2), Stage("adam", 4), checkpoint_dir=tmp_path, resume=True)
+
+
+# ----------------------------------------------------------------------------- checkpoint folder
+def _quick(**kwargs):
+    return fit(_scalar, jnp.ones(3), Stage("sgd", 2, learning_rate=0.1), progress=False, **kwargs)
+
+
+@pytest.mark.parametrize("where", ["is_a_file", "under_a_file"])
+def test_checkpoint_dir_that_is_or_is_under_a_file_is_refused_before_training(tmp_path, where):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("not a folder")
+    target = blocker if where == "is_a_file" else blocker / "sub" / "ckpt"
+    trained = []
+    with pytest.raises(ValueError) as info:
+        _quick(checkpoint_dir=target, callback=lambda k, p, t: trained.append(k))
+    msg = str(info.value)
+    assert "`checkpoint_dir`" in msg and str(blocker) in msg and "file" in msg
+    assert trained == []  # refused before the first step
+
+
+def test_checkpoint_dir_that_cannot_be_written_is_refused(tmp_path, monkeypatch):
+    from nestax._fit import _checkpoint
+
+    def refuse(path):  # what a read-only folder does (root may write anywhere, so simulated)
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+
+    monkeypatch.setattr(_checkpoint, "_probe_write", refuse)
+    with pytest.raises(ValueError, match=r"`checkpoint_dir`.*not writable") as info:
+        _quick(checkpoint_dir=tmp_path / "ro")
+    assert str(tmp_path / "ro") in str(info.value)
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0,
+                    reason="root writes into read-only folders; the simulated test covers it")
+def test_checkpoint_dir_read_only_for_real(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        with pytest.raises(ValueError, match="`checkpoint_dir`"):
+            _quick(checkpoint_dir=ro)
+    finally:
+        ro.chmod(0o700)
+
+
+def test_checkpoint_dir_without_free_space_is_refused(tmp_path, monkeypatch):
+    from nestax._fit import _checkpoint
+
+    usage = type("usage", (), {"total": 10**9, "used": 10**9, "free": 10})()
+    monkeypatch.setattr(_checkpoint.shutil, "disk_usage", lambda path: usage)
+    with pytest.raises(ValueError, match=r"`checkpoint_dir`.*free"):
+        _quick(checkpoint_dir=tmp_path)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,64 @@ def _to_numpy(x: Any) -> np.ndarray:
 
 def _stem(step: int) -> str:
     return f"ckpt-{step:09d}"
+
+
+MIN_FREE = 1 << 20  # bytes a folder must have free besides the checkpoints' own size
+
+
+def _probe_write(directory: Path) -> None:
+    """Create, write and delete a small file in ``directory`` (raises ``OSError`` if it can't)."""
+    probe = directory / f".nestax-probe-{os.getpid()}.tmp"
+    try:
+        with open(probe, "wb") as fh:
+            fh.write(b"nestax")
+    finally:
+        probe.unlink(missing_ok=True)
+
+
+def check_dir(directory: str | os.PathLike[str], nbytes: int = 0) -> Path:
+    """Make sure checkpoints can be written to ``directory`` (created if missing), before training.
+
+    Raises ``ValueError`` naming ``checkpoint_dir``, what is wrong and the path: it is a file,
+    it lies under a file, it cannot be created, it is not writable, or fewer than
+    ``2 * nbytes + MIN_FREE`` bytes are free (two checkpoints of ``nbytes`` are kept).
+    """
+    try:
+        path = Path(directory)
+    except TypeError as err:
+        raise TypeError(
+            f"fit: argument `checkpoint_dir` must be a path; got {type(directory).__name__}"
+        ) from err
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"fit: argument `checkpoint_dir` is a file, not a folder: {path}")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(
+                    f"fit: argument `checkpoint_dir` lies under a file ({parent}), so the "
+                    f"folder cannot be created: {path}"
+                )
+            break
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ValueError(
+            f"fit: argument `checkpoint_dir` cannot be created ({err.strerror or err}): {path}"
+        ) from err
+    try:
+        _probe_write(path)
+    except OSError as err:
+        raise ValueError(
+            f"fit: argument `checkpoint_dir` is not writable ({err.strerror or err}): {path}"
+        ) from err
+    free = shutil.disk_usage(path).free
+    need = 2 * int(nbytes) + MIN_FREE
+    if free < need:
+        raise ValueError(
+            f"fit: argument `checkpoint_dir` has only {free} bytes free; checkpoints need about "
+            f"{need}: {path}"
+        )
+    return path
 
 
 def save(

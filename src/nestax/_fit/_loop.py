@@ -74,7 +74,9 @@ def fit(
         every: how often (in steps) the history is fetched and the callback called.
         progress: show a tqdm progress bar with the stage, the total and the terms.
         checkpoint_dir: a folder for checkpoints; one is saved every ``checkpoint_every``
-            steps, when training is interrupted and when it ends.
+            steps, when training is interrupted and when it ends. It is checked before the
+            first step (created if missing, writable, some free space): a folder that cannot
+            hold checkpoints raises ``ValueError`` at once, not after the training.
         checkpoint_every: steps between periodic checkpoints (needs ``checkpoint_dir``).
         early_stopping: an :class:`EarlyStopping` rule on the total.
         resume: continue from the newest checkpoint in ``checkpoint_dir`` (start afresh when
@@ -107,7 +109,12 @@ def fit(
     dyn, static = eqx.partition(params, eqx.is_inexact_array)
     if not jax.tree.leaves(dyn):
         raise ValueError("fit: argument `params` has no floating-point array leaves to train")
-    names = loss_terms(loss, dyn, static, key)
+    names = loss_terms(loss, dyn, static, key)  # traced, not compiled
+    if checkpoint_dir is not None:  # found now, not at the first save after the training
+        # parameters, optimizer state (Adam: two moments) and the history, with a margin
+        nbytes = 4 * sum(np.dtype(x.dtype).itemsize * np.size(x) for x in jax.tree.leaves(dyn))
+        nbytes += 8 * (len(names) + 1) * sum(s.steps for s in stages)
+        _checkpoint.check_dir(checkpoint_dir, nbytes)
     loop = _Loop(loss, dyn, static, stages, names, key, jit)
     if resume:
         found = _checkpoint.load_latest(checkpoint_dir)  # type: ignore[arg-type]
