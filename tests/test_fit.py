@@ -390,3 +390,56 @@ def test_checkpoint_dir_without_free_space_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(_checkpoint.shutil, "disk_usage", lambda path: usage)
     with pytest.raises(ValueError, match=r"`checkpoint_dir`.*free"):
         _quick(checkpoint_dir=tmp_path)
+
+
+def test_failed_save_warns_and_training_goes_on(tmp_path, monkeypatch):
+    from nestax._fit import _checkpoint
+
+    def full_disk(fh, arrays):  # writes part of the file, then the disk is full
+        fh.write(b"PK\x03\x04 partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(_checkpoint, "_write_arrays", full_disk)
+    with pytest.warns(UserWarning, match="No space left on device") as record:
+        result = fit(_scalar, jnp.ones(3), Stage("sgd", 6, learning_rate=0.1), every=2,
+                     checkpoint_dir=tmp_path, checkpoint_every=2, progress=False)  # fmt: skip
+    assert str(tmp_path) in str(record[0].message)
+    assert result.stopped == "completed" and result.steps == 6
+    assert_close(result.params, 0.8**6 * np.ones(3))  # sgd on |p|^2 at rate 0.1: p_k = 0.8^k
+    assert list(tmp_path.iterdir()) == []  # no partial checkpoint, no stray temporary file
+
+
+_KILLED = """
+import sys, jax, jax.numpy as jnp
+jax.config.update("jax_enable_x64", True)
+import nestax as nx
+loss = lambda p: jnp.sum((p - 1.0) ** 2)
+nx.fit(loss, jnp.zeros(200_000), nx.Stage("sgd", 100_000, learning_rate=0.1), every=1,
+       checkpoint_dir=sys.argv[1], checkpoint_every=1, progress=False)
+"""
+
+
+def test_run_killed_while_saving_never_leaves_a_partial_checkpoint(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    from nestax._fit import _checkpoint
+
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED, str(tmp_path)])
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(tmp_path.glob("ckpt-*.json"))) < 2 or len(list(tmp_path.glob("*"))) < 3:
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+        time.sleep(0.05)
+    finally:
+        proc.kill()  # SIGKILL: no handler runs, a write may be cut anywhere
+        proc.wait()
+    (tmp_path / ".ckpt-000000099.npz.abc.tmp").write_bytes(b"cut short")  # as a kill leaves it
+    meta, arrays = _checkpoint.load_latest(tmp_path)
+    k = meta["global_step"]
+    assert k >= 1 and arrays["history"].shape == (k, 1)
+    # sgd at rate 0.1 on |p - 1|^2 from 0: p_k = 1 - 0.8^k, the checkpoint of step k holds it
+    assert_close(arrays["params_0"], (1.0 - 0.8**k) * np.ones(200_000))
+    assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]  # resume cleaned them up

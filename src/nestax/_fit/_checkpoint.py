@@ -7,8 +7,10 @@ the PRNG key (each step's key is ``fold_in(key, k)``, so nothing else about rand
 saving). Leaves are stored bit for bit (``np.savez``), and read back into the tree structure
 of a fresh ``params`` / ``optimizer.init``, whose shapes and dtypes they must match.
 
-Files are written under temporary names and renamed, the JSON last, so a run killed while
-saving leaves the previous checkpoint intact; the two newest are kept.
+Files are written under temporary names in the same folder and renamed (``os.replace``), the
+JSON last, so a run killed while saving leaves the previous checkpoint intact; a failed write
+removes its temporary file, and resuming removes those a killed run left. The two newest are
+kept.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ import json
 import os
 import re
 import shutil
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import jax
 import jax.numpy as jnp
@@ -99,6 +103,35 @@ def check_dir(directory: str | os.PathLike[str], nbytes: int = 0) -> Path:
     return path
 
 
+def _write_arrays(fh: BinaryIO, arrays: dict[str, np.ndarray]) -> None:
+    np.savez(fh, **arrays)
+
+
+def _write_atomic(target: Path, write: Callable[[BinaryIO], Any]) -> None:
+    """Write ``target`` through a temporary file in its folder, renamed over it when complete.
+
+    A failed write removes its temporary file and leaves ``target`` as it was; a process killed
+    mid-write leaves at most a ``.<name>.<random>.tmp`` file, which `load_latest` removes.
+    """
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _clean_tmp(directory: Path) -> None:
+    """Remove the temporary files of writes cut short (a run killed while saving)."""
+    for p in directory.iterdir():
+        if p.name.startswith((".ckpt-", ".nestax-probe-")) and ".tmp" in p.name:
+            p.unlink(missing_ok=True)
+
+
 def save(
     directory: str | os.PathLike[str],
     *,
@@ -120,12 +153,9 @@ def save(
         arrays["key"] = _to_numpy(key)
     meta = dict(meta, format=FORMAT, n_params=len(p_leaves), n_opt=len(o_leaves))
     stem = directory / _stem(meta["global_step"])
-    tmp = directory / f".{stem.name}.tmp"
-    with open(f"{tmp}.npz", "wb") as fh:
-        np.savez(fh, **arrays)
-    os.replace(f"{tmp}.npz", f"{stem}.npz")
-    Path(f"{tmp}.json").write_text(json.dumps(meta, indent=1))
-    os.replace(f"{tmp}.json", f"{stem}.json")
+    _write_atomic(Path(f"{stem}.npz"), lambda fh: _write_arrays(fh, arrays))
+    text = json.dumps(meta, indent=1).encode()
+    _write_atomic(Path(f"{stem}.json"), lambda fh: fh.write(text))  # last: marks it complete
     for old in _steps(directory)[:-KEEP]:
         for ext in (".json", ".npz"):  # JSON first: a stray .npz is never read
             (directory / f"{_stem(old)}{ext}").unlink(missing_ok=True)
@@ -146,6 +176,8 @@ def load_latest(
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
     """``(meta, arrays)`` of the newest checkpoint in ``directory``; ``None`` if none."""
     directory = Path(directory)
+    if directory.is_dir():
+        _clean_tmp(directory)
     steps = _steps(directory)
     if not steps:
         return None

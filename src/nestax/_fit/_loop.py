@@ -332,7 +332,13 @@ class _Loop:
             warnings.warn("fit: interrupted mid-step; no checkpoint saved", stacklevel=3)
             return
         dyn, opt_state, _, _ = self.carry
-        _checkpoint.save(
-            self.checkpoint_dir, meta=self._meta(), params=dyn, opt_state=opt_state,
-            key=self.key, history=self.history.rows(),
-        )  # fmt: skip
+        try:
+            _checkpoint.save(
+                self.checkpoint_dir, meta=self._meta(), params=dyn, opt_state=opt_state,
+                key=self.key, history=self.history.rows(),
+            )  # fmt: skip
+        except OSError as err:  # a full disk, a lost mount: the training itself is not lost
+            warnings.warn(
+                f"fit: could not save the checkpoint of step {self.gstep} in "
+                f"{self.checkpoint_dir}: {err}; training goes on", stacklevel=3,
+            )  # fmt: skip
