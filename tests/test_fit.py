@@ -443,3 +443,35 @@ def test_run_killed_while_saving_never_leaves_a_partial_checkpoint(tmp_path):
     # sgd at rate 0.1 on |p - 1|^2 from 0: p_k = 1 - 0.8^k, the checkpoint of step k holds it
     assert_close(arrays["params_0"], (1.0 - 0.8**k) * np.ones(200_000))
     assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]  # resume cleaned them up
+
+
+def test_nan_gradient_with_finite_loss_stops_like_a_nan_loss():
+    """The untaken branch of a `where` has a nan derivative: the loss is finite, its gradient
+    is not (the issue's example); training must not go on with nan parameters."""
+
+    def loss(p):
+        return jnp.where(p["p"][0] > -10, (p["p"][0] - 1) ** 2, jnp.sqrt(p["p"][1]))
+
+    start = {"p": jnp.array([0.0, -1.0])}
+    assert np.isfinite(loss(start)) and not np.isfinite(jax.grad(loss)(start)["p"]).all()
+    with pytest.raises(NonFiniteLossError) as info:
+        fit(loss, start, Stage("adam", 5, learning_rate=0.1), progress=False)
+    err = info.value
+    assert err.step == 0 and err.of == "gradient" and "gradient" in str(err)
+    leaves_equal(err.params, start)  # finite: the initial parameters
+
+
+def test_nan_gradient_names_the_step_and_the_term():
+    # sgd at rate 0.1 on (p - 1)^2 from 0: p_k = 1 - 0.8^k crosses 0.5 at k = 4, where the
+    # untaken branch 0 * sqrt(0.5 - p) has a nan derivative (the value stays 0).
+    def loss(p):
+        safe = jnp.where(p[0] > 0.5, 0.0, 0.0 * jnp.sqrt(0.5 - p[0]))
+        return {"fit": (p[0] - 1.0) ** 2, "barrier": safe}
+
+    with pytest.raises(NonFiniteLossError) as info:
+        fit(loss, jnp.zeros(1), Stage("sgd", 20, learning_rate=0.1), every=7, progress=False)
+    err = info.value
+    assert (err.step, err.term, err.of) == (4, "barrier", "gradient")
+    assert "'barrier'" in str(err) and "step 4" in str(err)
+    assert_close(err.params, [1.0 - 0.8**3])  # θ_3, the last step that moved the parameters
+    assert_close(err.history["fit"], (0.8 ** np.arange(4)) ** 2)

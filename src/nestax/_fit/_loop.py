@@ -299,16 +299,21 @@ class _Loop:
         self.rows = []
         start = self.gstep - len(block)
         finite = np.isfinite(block)
+        block = block[:, :-1]  # the last column flags a non-finite gradient
         if not finite.all():
             j = int(np.argmin(finite.all(axis=1)))
             col = int(np.argmin(finite[j]))
             self.history.extend(block[:j])
             k = start + j
+            of, value, term = "loss", float(block[j, min(col, block.shape[1] - 1)]), None
+            if col == block.shape[1]:  # the terms are finite; their gradient is not
+                of, value, term = "gradient", float("nan"), self._bad_gradient(k) or "total"
             raise NonFiniteLossError(
-                term=self.columns[col], value=float(block[j, col]), step=k, stage=self.stage,
+                term=term or self.columns[col], value=value, step=k, stage=self.stage,
                 stage_name=self.stages[self.stage].name,
                 stage_step=k - (self.gstep - self.stage_step),
                 params=eqx.combine(self.carry[2], self.static), history=self.history.as_dict(),
+                of=of,
             )  # fmt: skip
         self.history.extend(block)
         last = block[-1]
@@ -326,6 +331,24 @@ class _Loop:
         every_ckpt = self.checkpoint_every
         if every_ckpt and self.gstep % every_ckpt == 0 and self.stopped is None:
             self._save()
+
+    def _bad_gradient(self, k: int) -> str | None:
+        """The first term whose gradient at ``θ_k`` (the carry's parameters: a failed step
+        leaves them) is not finite, or ``None`` when only their sum overflows."""
+        if not self.names:
+            return None
+        dyn = self.carry[0]
+        key = None if self.key is None else jax.random.fold_in(self.key, np.uint32(k))
+        for name in self.names:
+
+            def term(d: Any, name: str = name) -> Any:
+                params = eqx.combine(d, self.static)
+                return (self.loss(params) if key is None else self.loss(params, key))[name]
+
+            grad = jax.grad(term)(dyn)
+            if not all(np.isfinite(np.asarray(g)).all() for g in jax.tree.leaves(grad)):
+                return name
+        return None
 
     def _save(self) -> None:
         if any(isinstance(x, jax.Array) and x.is_deleted() for x in self.leaves):
