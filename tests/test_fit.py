@@ -475,3 +475,21 @@ def test_nan_gradient_names_the_step_and_the_term():
     assert "'barrier'" in str(err) and "step 4" in str(err)
     assert_close(err.params, [1.0 - 0.8**3])  # θ_3, the last step that moved the parameters
     assert_close(err.history["fit"], (0.8 ** np.arange(4)) ** 2)
+
+
+def test_resume_matches_leaves_by_path_and_refuses_renamed_keys(tmp_path):
+    def loss(p):
+        return jnp.sum((p["a"] - 1.0) ** 2) + jnp.sum((p[next(k for k in p if k != "a")]) ** 2)
+
+    stage = Stage("sgd", 4, learning_rate=0.1)
+    start = {"a": jnp.zeros(2), "b": jnp.ones(2)}
+    fit(loss, start, stage, checkpoint_dir=tmp_path, progress=False)
+    renamed = {"a": jnp.zeros(2), "c": jnp.ones(2)}  # same shapes, same order, another name
+    with pytest.raises(ValueError) as info:
+        fit(loss, renamed, stage, checkpoint_dir=tmp_path, resume=True, progress=False)
+    msg = str(info.value)
+    assert "['b']" in msg and "['c']" in msg and "missing" in msg and "unexpected" in msg
+    # the same names resume (the finished run comes back with p_4: a = 1 - 0.8^4, b = 0.8^4)
+    again = fit(loss, start, stage, checkpoint_dir=tmp_path, resume=True, progress=False)
+    assert_close(again.params["a"], (1 - 0.8**4) * np.ones(2))
+    assert_close(again.params["b"], 0.8**4 * np.ones(2))

@@ -5,7 +5,8 @@ had never stopped: the parameters ``θ_k`` (their array leaves), the optimizer s
 current stage, the stage index and the step inside it, the history of steps ``0..k-1`` and
 the PRNG key (each step's key is ``fold_in(key, k)``, so nothing else about randomness needs
 saving). Leaves are stored bit for bit (``np.savez``), and read back into the tree structure
-of a fresh ``params`` / ``optimizer.init``, whose shapes and dtypes they must match.
+of a fresh ``params`` / ``optimizer.init``, whose leaf paths (``keystr``), shapes and dtypes
+they must match.
 
 Files are written under temporary names in the same folder and renamed (``os.replace``), the
 JSON last, so a run killed while saving leaves the previous checkpoint intact; a failed write
@@ -151,7 +152,10 @@ def save(
     arrays |= {f"opt_{i}": _to_numpy(x) for i, x in enumerate(o_leaves)}
     if key is not None:
         arrays["key"] = _to_numpy(key)
-    meta = dict(meta, format=FORMAT, n_params=len(p_leaves), n_opt=len(o_leaves))
+    meta = dict(
+        meta, format=FORMAT, n_params=len(p_leaves), n_opt=len(o_leaves),
+        param_paths=paths(params), opt_paths=paths(opt_state),
+    )  # fmt: skip
     stem = directory / _stem(meta["global_step"])
     _write_atomic(Path(f"{stem}.npz"), lambda fh: _write_arrays(fh, arrays))
     text = json.dumps(meta, indent=1).encode()
@@ -160,6 +164,12 @@ def save(
         for ext in (".json", ".npz"):  # JSON first: a stray .npz is never read
             (directory / f"{_stem(old)}{ext}").unlink(missing_ok=True)
     return Path(f"{stem}.json")
+
+
+def paths(tree: Any) -> list[str]:
+    """The path of every array leaf of ``tree`` (``jax.tree_util.keystr``), in leaf order."""
+    flat, _ = jax.tree_util.tree_flatten_with_path(tree)
+    return [jax.tree_util.keystr(path) for path, _ in flat]
 
 
 def _steps(directory: Path) -> list[int]:
@@ -193,10 +203,33 @@ def load_latest(
 
 
 def restore(
-    template: Any, arrays: dict[str, np.ndarray], prefix: str, count: int, what: str
+    template: Any,
+    arrays: dict[str, np.ndarray],
+    prefix: str,
+    count: int,
+    what: str,
+    saved_paths: list[str] | None = None,
 ) -> Any:
-    """Fill the leaves of ``template`` with ``arrays[f"{prefix}_{i}"]``, checking each one."""
+    """Fill the leaves of ``template`` with ``arrays[f"{prefix}_{i}"]``, checking each one.
+
+    With ``saved_paths`` (the checkpoint's leaf paths) leaves are matched by path, so a
+    parameter renamed since the checkpoint is refused instead of filled with another's values.
+    """
     leaves, treedef = jax.tree.flatten(template)
+    if saved_paths is not None:
+        now = paths(template)
+        if now != saved_paths:
+            missing = [p for p in saved_paths if p not in now]
+            unexpected = [p for p in now if p not in saved_paths]
+            detail = (
+                f"missing now: {missing}; unexpected now: {unexpected}"
+                if missing or unexpected
+                else f"the same paths in another order: {saved_paths} then, {now} now"
+            )
+            raise ValueError(
+                f"fit(resume=True): the leaf paths of the {what} do not match the checkpoint's "
+                f"({detail})"
+            )
     if len(leaves) != count:
         raise ValueError(
             f"fit(resume=True): the checkpoint's {what} has {count} array leaves; the current "

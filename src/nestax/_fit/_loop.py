@@ -172,7 +172,10 @@ class _Loop:
             arrays["key"], _checkpoint._to_numpy(self.key)
         ):
             raise ValueError("fit(resume=True): argument `key` differs from the checkpoint's key")
-        dyn = _checkpoint.restore(self.carry[0], arrays, "params", meta["n_params"], "parameters")
+        dyn = _checkpoint.restore(
+            self.carry[0], arrays, "params", meta["n_params"], "parameters",
+            meta.get("param_paths"),
+        )  # fmt: skip
         self.gstep, self.stage, self.stage_step = (
             meta["global_step"],
             meta["stage"],
@@ -185,7 +188,9 @@ class _Loop:
         else:
             template = strong(self.stages[self.stage].transformation.init(dyn))
             what = f"optimizer state of stage {self.stage}"
-            opt_state = _checkpoint.restore(template, arrays, "opt", meta["n_opt"], what)
+            opt_state = _checkpoint.restore(
+                template, arrays, "opt", meta["n_opt"], what, meta.get("opt_paths")
+            )
         self.carry = (dyn, opt_state, _copy(dyn), jnp.asarray(False))
 
     # ----------------------------------------------------------------------------- running
