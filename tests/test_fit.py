@@ -370,8 +370,10 @@ def test_checkpoint_dir_that_cannot_be_written_is_refused(tmp_path, monkeypatch)
     assert str(tmp_path / "ro") in str(info.value)
 
 
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0,
-                    reason="root writes into read-only folders; the simulated test covers it")
+@pytest.mark.skipif(
+    hasattr(os, "geteuid") and os.geteuid() == 0,
+    reason="root writes into read-only folders; the simulated test covers it",
+)
 def test_checkpoint_dir_read_only_for_real(tmp_path):
     ro = tmp_path / "ro"
     ro.mkdir()
@@ -493,3 +495,31 @@ def test_resume_matches_leaves_by_path_and_refuses_renamed_keys(tmp_path):
     again = fit(loss, start, stage, checkpoint_dir=tmp_path, resume=True, progress=False)
     assert_close(again.params["a"], (1 - 0.8**4) * np.ones(2))
     assert_close(again.params["b"], 0.8**4 * np.ones(2))
+
+
+@pytest.mark.parametrize("damage", ["truncated_npz", "garbage_json"])
+def test_corrupt_checkpoint_is_named_and_the_previous_one_is_used(tmp_path, damage):
+    stage = Stage("sgd", 6, learning_rate=0.1)
+    kwargs = dict(checkpoint_dir=tmp_path, progress=False, every=2)
+    fit(_scalar, jnp.ones(3), stage, checkpoint_every=2, **kwargs)
+    assert sorted(p.name for p in tmp_path.glob("ckpt-*.json")) == [
+        "ckpt-000000004.json", "ckpt-000000006.json"]  # fmt: skip
+    bad = tmp_path / ("ckpt-000000006.npz" if damage == "truncated_npz" else "ckpt-000000006.json")
+    if damage == "truncated_npz":
+        bad.write_bytes(bad.read_bytes()[:40])
+    else:
+        bad.write_text("{ not json")
+    with pytest.warns(UserWarning, match="ckpt-000000006"):
+        result = fit(_scalar, jnp.ones(3), stage, resume=True, **kwargs)
+    # resumed from step 4 and ran steps 4 and 5 again: sgd on |p|^2 at rate 0.1, p_k = 0.8^k
+    assert result.stopped == "completed" and result.steps == 6
+    assert_close(result.params, 0.8**6 * np.ones(3))
+    assert_close(result.history["total"], 3 * 0.8 ** (2 * np.arange(6)))
+
+
+def test_corrupt_only_checkpoint_raises_naming_the_file(tmp_path):
+    stage = Stage("sgd", 2, learning_rate=0.1)
+    fit(_scalar, jnp.ones(3), stage, checkpoint_dir=tmp_path, progress=False)
+    (tmp_path / "ckpt-000000002.npz").write_bytes(b"garbage")
+    with pytest.warns(UserWarning), pytest.raises(ValueError, match="ckpt-000000002.npz"):
+        fit(_scalar, jnp.ones(3), stage, checkpoint_dir=tmp_path, resume=True, progress=False)

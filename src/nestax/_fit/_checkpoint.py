@@ -11,7 +11,8 @@ they must match.
 Files are written under temporary names in the same folder and renamed (``os.replace``), the
 JSON last, so a run killed while saving leaves the previous checkpoint intact; a failed write
 removes its temporary file, and resuming removes those a killed run left. The two newest are
-kept.
+kept. A checkpoint that cannot be read (a truncated or garbled file) is named in a warning and
+the one before it is used.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ import os
 import re
 import shutil
 import tempfile
+import warnings
+import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -191,14 +195,52 @@ def load_latest(
     steps = _steps(directory)
     if not steps:
         return None
-    stem = directory / _stem(steps[-1])
-    meta = json.loads(Path(f"{stem}.json").read_text())
+    problems = []
+    for step in reversed(steps):  # the newest readable one; a damaged one is named and skipped
+        stem = directory / _stem(step)
+        try:
+            return _read(stem)
+        except _Unreadable as err:
+            problems.append(f"{err.filename}: {err.error}")
+            older = " ; trying the one before it" if step != steps[0] else ""
+            warnings.warn(
+                f"fit(resume=True): checkpoint file {err.filename} cannot be read "
+                f"({err.error}){older}", stacklevel=3,
+            )  # fmt: skip
+    raise ValueError(
+        f"fit(resume=True): no checkpoint in {directory} can be read: " + "; ".join(problems)
+    )
+
+
+class _Unreadable(Exception):
+    """A damaged checkpoint file (raised and caught in this module only)."""
+
+    def __init__(self, filename: Path, error: BaseException) -> None:
+        self.filename, self.error = filename, f"{type(error).__name__}: {error}"
+
+
+def _read(stem: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The checkpoint ``stem.json`` + ``stem.npz``; `_Unreadable` names the damaged file."""
+    damaged = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error)
+    try:
+        meta = json.loads(Path(f"{stem}.json").read_text())
+        if not isinstance(meta, dict):
+            raise ValueError(f"expected a JSON object, got {type(meta).__name__}")
+    except damaged as err:
+        raise _Unreadable(Path(f"{stem}.json"), err) from err
     if meta.get("format") != FORMAT:
         raise ValueError(
             f"fit: {stem}.json is not a nestax.fit checkpoint (format {meta.get('format')!r})"
         )
-    with np.load(f"{stem}.npz") as data:
-        arrays = {name: data[name] for name in data.files}
+    try:
+        with np.load(f"{stem}.npz") as data:
+            arrays = {name: data[name] for name in data.files}
+        expected = ["history"] + [f"params_{i}" for i in range(meta["n_params"])]
+        expected += [f"opt_{i}" for i in range(meta["n_opt"])]
+        if missing := [name for name in expected if name not in arrays]:
+            raise KeyError(f"arrays {missing} missing")
+    except damaged as err:
+        raise _Unreadable(Path(f"{stem}.npz"), err) from err
     return meta, arrays
 
 

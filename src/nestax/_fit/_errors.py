@@ -8,7 +8,7 @@ import numpy as np
 
 
 class NonFiniteLossError(FloatingPointError):
-    """A loss term, or the gradient of the loss, became ``nan`` or ``inf`` during :func:`nestax.fit`.
+    """A loss term, or the gradient of the loss, became ``nan`` or ``inf`` in :func:`nestax.fit`.
 
     Training stops at the first step ``k`` (counted from 0 across all stages) whose terms
     ``L_i(θ_k)`` are not all finite, and the error says which term, at which step and in which
