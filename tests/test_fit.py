@@ -523,3 +523,83 @@ def test_corrupt_only_checkpoint_raises_naming_the_file(tmp_path):
     (tmp_path / "ckpt-000000002.npz").write_bytes(b"garbage")
     with pytest.warns(UserWarning), pytest.raises(ValueError, match="ckpt-000000002.npz"):
         fit(_scalar, jnp.ones(3), stage, checkpoint_dir=tmp_path, resume=True, progress=False)
+
+
+_TWO_CTRL_C = """
+import os, signal, sys, threading
+import jax, jax.numpy as jnp
+jax.config.update("jax_enable_x64", True)
+import nestax as nx
+
+def u(p, x):
+    for w in p:
+        x = jnp.tanh(x @ w)
+    return jnp.sum(x)
+
+def loss(p):  # an L-BFGS step with a Laplacian inside: ~1 s to compile on a CPU
+    xs = jnp.linspace(0.0, 1.0, 32).reshape(16, 2)
+    return jnp.mean(jax.vmap(nx.laplacian(lambda x: u(p, x)))(xs) ** 2)
+
+key = jax.random.key(0)
+p = [0.3 * jax.random.normal(jax.random.fold_in(key, i), (2 if i == 0 else 16, 16))
+     for i in range(6)]
+
+def first_ctrl_c(k, params, terms):
+    if k == 0:
+        os.kill(os.getpid(), signal.SIGINT)
+
+r = nx.fit(loss, p, [nx.Stage("adam", 10**6), nx.Stage("lbfgs", 50)], every=1,
+           checkpoint_dir=sys.argv[1], callback=first_ctrl_c, progress=False)
+alive = any(t.name.startswith("nestax-compile") and t.is_alive() for t in threading.enumerate())
+print("RESULT", r.stopped, r.steps, alive, flush=True)
+"""
+
+
+def test_second_ctrl_c_while_the_background_compile_runs_exits_cleanly(tmp_path):
+    """The first Ctrl-C stops training and saves; the second arrives while the L-BFGS step still
+    compiles on the background thread (at the script's exit). The interpreter used to abort
+    (exit -6, `terminate called ...`) and now exits normally with the checkpoint intact."""
+    import subprocess
+    import sys
+
+    from nestax._fit import _checkpoint
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _TWO_CTRL_C, str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    line = proc.stdout.readline()
+    proc.send_signal(signal.SIGINT)  # the second Ctrl-C
+    out, err = proc.communicate(timeout=120)
+    assert line.startswith("RESULT interrupted 1"), (line, err)
+    if line.split()[-1] != "True":
+        pytest.skip("the background compilation ended before the second Ctrl-C was sent")
+    assert proc.returncode == 0 and "terminate called" not in err, err[-2000:]
+    meta, arrays = _checkpoint.load_latest(tmp_path)
+    assert meta["global_step"] == 1 and meta["stopped"] == "interrupted"
+    assert arrays["history"].shape == (1, 1) and np.isfinite(arrays["history"]).all()
+
+
+def test_ctrl_c_while_the_checkpoint_is_written_waits_for_it(tmp_path, monkeypatch):
+    """Ctrl-C twice: the second lands while the final checkpoint is being written; it is
+    deferred until the checkpoint is complete, and `fit` still returns its result."""
+    from nestax._fit import _checkpoint
+
+    save = _checkpoint.save
+
+    def save_with_ctrl_c(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)  # the handler runs here, mid-save
+        return save(*args, **kwargs)
+
+    monkeypatch.setattr(_checkpoint, "save", save_with_ctrl_c)
+
+    def first_ctrl_c(k, p, terms):
+        if k == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    result = fit(_scalar, jnp.ones(3), Stage("sgd", 50, learning_rate=0.1), every=1,
+                 callback=first_ctrl_c, checkpoint_dir=tmp_path, progress=False)  # fmt: skip
+    assert result.stopped == "interrupted" and result.steps == 3
+    meta, arrays = _checkpoint.load_latest(tmp_path)
+    assert meta["global_step"] == 3
+    assert_close(arrays["params_0"], 0.8**3 * np.ones(3))

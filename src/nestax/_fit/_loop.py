@@ -219,15 +219,17 @@ class _Loop:
             try:
                 self._stages(stop)
             except KeyboardInterrupt:
-                stop.critical = False
+                stop.critical = True  # a further Ctrl-C waits until the checkpoint is written
                 self._sync(callback=False)
                 self.stopped = "interrupted"
             finally:
-                if pool is not None:
+                if pool is not None:  # a compilation running goes on, on its daemon thread
                     pool.shutdown(wait=False, cancel_futures=True)
+            stop.critical = True
             self.stopped = self.stopped or "completed"
             if checkpoint_dir is not None:
                 self._save()
+            stop.critical = stop.deferred = False  # stopping anyway: the result comes back
         wall = time.perf_counter() - t0
         steps_run = self.gstep - start_step
         steady = steps_run - self.compiled
