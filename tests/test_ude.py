@@ -326,3 +326,47 @@ def test_hamiltonian_run_writes_metrics_and_plots(tmp_path, monkeypatch):
     # the gradient through the solver and through ∇H_θ, against finite differences
     assert metrics["gradient_check_ok"] and metrics["gradient_check_max_rel_error"] < 1e-6
     assert {p.name for p in tmp_path.glob("*.png")} == {"energy.png", "loss.png", "phase.png"}
+
+
+# ------------------------------------------------------------------------- failing solves in fit
+def _growing(on_failure):
+    """u' = p u from u(0) = 1 on [0, 1]; the loss -log u(1) = -p pushes p up by 1 per sgd step
+    until 20 solver steps no longer reach t = 1 at rtol 1e-8."""
+    ude = UDE(lambda t, u, p, a: p[0] * u, max_steps=20, rtol=1e-8, atol=1e-8,
+              on_failure=on_failure)  # fmt: skip
+    ts = jnp.linspace(0.0, 1.0, 3)
+    return lambda p: {"data": -jnp.log(ude.solve(p, jnp.ones(1), ts).ys[-1, 0])}
+
+
+def test_solver_failure_in_fit_stops_with_step_params_and_checkpoint(tmp_path):
+    from nestax._fit import _checkpoint
+
+    stage = nx.Stage("sgd", 40, learning_rate=1.0)
+    # reference: the same run with failures flagged (inf values) stops through the nan guard
+    with pytest.raises(nx.NonFiniteLossError) as flagged:
+        nx.fit(_growing("flag"), jnp.array([0.5]), stage, every=1, progress=False)
+    k = flagged.value.step
+    assert k >= 1
+    loss = _growing("raise")
+    with pytest.raises(nx.StepFailedError) as info:
+        nx.fit(loss, jnp.array([0.5]), stage, every=5, checkpoint_dir=tmp_path, progress=False)
+    err = info.value
+    assert err.step == k and err.stage == 0 and "max" in str(err) and f"step {k}" in str(err)
+    assert_close(err.params, flagged.value.params)  # θ_{k-1}, whose solve succeeded
+    assert np.isfinite(float(jax.jit(loss)(err.params)["data"]))
+    assert_close(err.history["data"], flagged.value.history["data"])
+    meta, arrays = _checkpoint.load_latest(tmp_path)
+    assert meta["global_step"] == k and arrays["history"].shape == (k, 2)
+    assert err.checkpoint is not None and err.checkpoint.exists()
+
+
+def test_solver_failure_in_an_lbfgs_stage_keeps_the_last_good_parameters(tmp_path):
+    loss = _growing("raise")
+    with pytest.raises(nx.StepFailedError) as info:
+        nx.fit(loss, jnp.array([0.5]), nx.Stage("lbfgs", 40), every=5, checkpoint_dir=tmp_path,
+               progress=False)  # fmt: skip
+    err = info.value
+    assert err.stage_name == "lbfgs" and len(err.history["total"]) == err.step
+    assert np.isfinite(np.asarray(err.params)).all()
+    assert np.isfinite(float(jax.jit(loss)(err.params)["data"]))  # the solve at them succeeds
+    assert err.checkpoint is not None

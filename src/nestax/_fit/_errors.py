@@ -70,3 +70,51 @@ class NonFiniteLossError(FloatingPointError):
             f"{stage_name!r}, its step {stage_step}); training stopped. The last parameters "
             f"{good} ({where}) are in `.params`, the finite history in `.history`."
         )
+
+
+class StepFailedError(RuntimeError):
+    """A training step failed at run time (a solver inside the loss gave up, say).
+
+    A run-time error inside the compiled step — an ODE solve of a :class:`nestax.ude.UDE` built
+    with ``on_failure="raise"`` that reaches ``max_steps``, any ``equinox.error_if`` — stops
+    training like a non-finite loss does: the error names the step ``k`` and the stage, carries
+    the parameters ``θ_{k-1}`` of the last step that succeeded and the history before ``k``, and,
+    with a ``checkpoint_dir``, a checkpoint of the state just before step ``k`` is saved.
+
+    Attributes:
+        reason: the underlying error's message.
+        step, stage, stage_name, stage_step: where training stopped, as in
+            :class:`NonFiniteLossError`.
+        params: the parameters of the last step that succeeded (the initial ones if step 0
+            failed).
+        history: ``dict`` term -> ``np.ndarray`` of the ``k`` steps before the failure.
+        checkpoint: the path of the checkpoint saved (its JSON file), or ``None``.
+    """
+
+    def __init__(
+        self,
+        *,
+        reason: str,
+        step: int,
+        stage: int,
+        stage_name: str,
+        stage_step: int,
+        params: Any,
+        history: dict[str, np.ndarray],
+        checkpoint: Any = None,
+    ) -> None:
+        self.reason = reason
+        self.step = step
+        self.stage = stage
+        self.stage_name = stage_name
+        self.stage_step = stage_step
+        self.params = params
+        self.history = history
+        self.checkpoint = checkpoint
+        where = "the initial parameters" if step == 0 else f"the parameters of step {step - 1}"
+        saved = f"; checkpoint {checkpoint}" if checkpoint is not None else ""
+        super().__init__(
+            f"fit: step {step} failed (stage {stage}, {stage_name!r}, its step {stage_step}): "
+            f"{reason}\nTraining stopped. The last parameters from which a step succeeded "
+            f"({where}) are in `.params`, the history in `.history`{saved}."
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -18,7 +19,7 @@ from . import _checkpoint
 from ._ahead import compile_ahead
 from ._args import check_options, check_stages
 from ._early_stopping import EarlyStopping
-from ._errors import NonFiniteLossError
+from ._errors import NonFiniteLossError, StepFailedError
 from ._history import History
 from ._result import FitResult
 from ._signals import StopRequest
@@ -91,7 +92,13 @@ def fit(
 
     Raises:
         NonFiniteLossError: a term became ``nan`` or ``inf``; it names the term, the step and
-            the stage, and carries the last parameters with a finite loss.
+            the stage, and carries the last parameters with a finite loss. A finite loss with a
+            non-finite gradient stops the same way (``of="gradient"``).
+        StepFailedError: the step failed at run time (a UDE solve with ``on_failure="raise"``
+            that reached ``max_steps``); it names the step, carries the last parameters from
+            which a step succeeded and, with ``checkpoint_dir``, the checkpoint saved.
+
+    Both save a checkpoint of the state before the failing step when ``checkpoint_dir`` is set.
 
     Example:
         >>> import jax.numpy as jnp, nestax as nx
@@ -270,16 +277,24 @@ class _Loop:
                 uses_key=self.key is not None, linesearch=is_linesearch(opt_state), jit=self.jit,
             )  # fmt: skip
             self.bar.set_description(f"{stage.name} ({self.stage + 1}/{n})", refresh=False)
-            first = True
+            self._step, first = step, True
             while self.stopped is None and self.stage_step < stage.steps:
                 end = self.gstep + stage.steps - self.stage_step
                 end = min(end, self._next(self.gstep - 1, self.every) + 1, self.gstep + MAX_CHUNK)
                 if self.checkpoint_every and self.checkpoint_dir is not None:
                     end = min(end, self._next(self.gstep, self.checkpoint_every))
+                self._snapshot()
                 while self.gstep < end and not stop.requested:
                     t = time.perf_counter()
                     stop.critical = True
-                    self.leaves, row = step(self.leaves, self.key, np.uint32(self.gstep))
+                    try:
+                        self.leaves, row = step(self.leaves, self.key, np.uint32(self.gstep))
+                    except Exception as err:
+                        stop.critical = False
+                        if not self._failed_at_run_time(err):
+                            raise  # a trace-time error of the loss: as it is
+                        self._recover(err, self.gstep + 1)
+                        continue
                     self.rows.append(row)
                     self.gstep, self.stage_step = self.gstep + 1, self.stage_step + 1
                     stop.critical = False
@@ -302,7 +317,11 @@ class _Loop:
         """Fetch the pending rows; guard, record, report, and act on them."""
         if not self.rows:
             return
-        block = np.stack(jax.device_get(self.rows))  # transfers overlap; no stacking kernel
+        try:
+            block = np.stack(jax.device_get(self.rows))  # transfers overlap; no stacking kernel
+        except Exception as err:  # a step failed at run time, seen only now (asynchronous)
+            self._recover(err, self.gstep)
+            return self._sync(callback=callback)
         self.rows = []
         start = self.gstep - len(block)
         finite = np.isfinite(block)
@@ -315,13 +334,16 @@ class _Loop:
             of, value, term = "loss", float(block[j, min(col, block.shape[1] - 1)]), None
             if col == block.shape[1]:  # the terms are finite; their gradient is not
                 of, value, term = "gradient", float("nan"), self._bad_gradient(k) or "total"
-            raise NonFiniteLossError(
+            # the failed steps left the carry as it was before step k: checkpoint that state
+            self.gstep, self.stage_step = k, k - (self.gstep - self.stage_step)
+            error = NonFiniteLossError(
                 term=term or self.columns[col], value=value, step=k, stage=self.stage,
-                stage_name=self.stages[self.stage].name,
-                stage_step=k - (self.gstep - self.stage_step),
+                stage_name=self.stages[self.stage].name, stage_step=self.stage_step,
                 params=eqx.combine(self.carry[2], self.static), history=self.history.as_dict(),
                 of=of,
             )  # fmt: skip
+            error.checkpoint = self._save() if self.checkpoint_dir is not None else None
+            raise error
         self.history.extend(block)
         last = block[-1]
         self.bar.set_postfix_str(
@@ -357,13 +379,59 @@ class _Loop:
                 return name
         return None
 
-    def _save(self) -> None:
+    # ------------------------------------------------------------------------- run-time failures
+    # A step whose loss fails at run time (an `equinox.error_if`, a UDE solve with
+    # on_failure="raise") raises from the step call or, dispatched ahead, from the fetch of its
+    # rows; either way the buffers it was given are donated and lost. So each chunk starts from
+    # a copy of the carry (one device copy per `every` steps), and a failure re-runs the chunk
+    # one step at a time from that copy, keeping the input of each step, until the failing one.
+    def _snapshot(self) -> None:
+        self._snap = (self.gstep, self.stage_step, [x.copy() for x in self.leaves])
+
+    def _failed_at_run_time(self, err: Exception) -> bool:
+        if isinstance(err, jax.errors.JaxRuntimeError | eqx.EquinoxRuntimeError):
+            return True
+        return any(isinstance(x, jax.Array) and x.is_deleted() for x in self.leaves)
+
+    def _recover(self, err: Exception, upto: int) -> None:
+        """Re-run the steps from the chunk's start to ``upto``; raise at the one that fails."""
+        self.gstep, self.stage_step, leaves = self._snap
+        self.rows = []
+        while self.gstep < upto:
+            keep = [x.copy() for x in leaves]  # the step donates its input
+            try:
+                leaves, row = self._step(leaves, self.key, np.uint32(self.gstep))
+                jax.block_until_ready((leaves, row))
+            except Exception as again:
+                self.leaves = keep  # (θ_k, s_k, θ_{k-1}, flag): the state before step k
+                self._stop_failed(again)
+            self.rows.append(row)
+            self.gstep, self.stage_step = self.gstep + 1, self.stage_step + 1
+        self.leaves = leaves
+        self._snapshot()
+        warnings.warn(
+            f"fit: a step failed ({_reason(err)}) but passed when run again; training goes on",
+            stacklevel=3,
+        )
+
+    def _stop_failed(self, err: Exception) -> None:
+        k, stage_step = self.gstep, self.stage_step
+        self._sync(callback=False)  # the rows before step k (an earlier nan is reported first)
+        path = self._save() if self.checkpoint_dir is not None else None
+        raise StepFailedError(
+            reason=_reason(err), step=k, stage=self.stage, stage_name=self.stages[self.stage].name,
+            stage_step=stage_step, params=eqx.combine(self.carry[2], self.static),
+            history=self.history.as_dict(), checkpoint=path,
+        ) from err  # fmt: skip
+
+    def _save(self) -> Any:
+        """Save a checkpoint of the current state; its JSON file's path, or ``None``."""
         if any(isinstance(x, jax.Array) and x.is_deleted() for x in self.leaves):
             warnings.warn("fit: interrupted mid-step; no checkpoint saved", stacklevel=3)
-            return
+            return None
         dyn, opt_state, _, _ = self.carry
         try:
-            _checkpoint.save(
+            return _checkpoint.save(
                 self.checkpoint_dir, meta=self._meta(), params=dyn, opt_state=opt_state,
                 key=self.key, history=self.history.rows(),
             )  # fmt: skip
@@ -372,3 +440,14 @@ class _Loop:
                 f"fit: could not save the checkpoint of step {self.gstep} in "
                 f"{self.checkpoint_dir}: {err}; training goes on", stacklevel=3,
             )  # fmt: skip
+            return None
+
+
+def _reason(err: BaseException) -> str:
+    """The readable part of a run-time error (equinox's message inside XLA's text)."""
+    text = str(err)
+    found = re.search(r"EquinoxRuntimeError: (.*?)(?:\n\s*\n|$)", text, re.S)
+    if found:
+        return found.group(1).strip()
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[0] if lines else type(err).__name__
