@@ -463,7 +463,7 @@ def test_nan_gradient_with_finite_loss_stops_like_a_nan_loss():
     leaves_equal(err.params, start)  # finite: the initial parameters
 
 
-def test_nan_gradient_names_the_step_and_the_term():
+def test_nan_gradient_names_the_step_and_the_term(tmp_path):
     # sgd at rate 0.1 on (p - 1)^2 from 0: p_k = 1 - 0.8^k crosses 0.5 at k = 4, where the
     # untaken branch 0 * sqrt(0.5 - p) has a nan derivative (the value stays 0).
     def loss(p):
@@ -471,9 +471,15 @@ def test_nan_gradient_names_the_step_and_the_term():
         return {"fit": (p[0] - 1.0) ** 2, "barrier": safe}
 
     with pytest.raises(NonFiniteLossError) as info:
-        fit(loss, jnp.zeros(1), Stage("sgd", 20, learning_rate=0.1), every=7, progress=False)
+        fit(loss, jnp.zeros(1), Stage("sgd", 20, learning_rate=0.1), every=7, progress=False,
+            checkpoint_dir=tmp_path)  # fmt: skip
     err = info.value
     assert (err.step, err.term, err.of) == (4, "barrier", "gradient")
+    from nestax._fit import _checkpoint
+
+    meta, arrays = _checkpoint.load_latest(tmp_path)  # the state before the failing step
+    assert err.checkpoint is not None and meta["global_step"] == 4
+    assert_close(arrays["params_0"], [1.0 - 0.8**4])
     assert "'barrier'" in str(err) and "step 4" in str(err)
     assert_close(err.params, [1.0 - 0.8**3])  # θ_3, the last step that moved the parameters
     assert_close(err.history["fit"], (0.8 ** np.arange(4)) ** 2)
