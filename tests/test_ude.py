@@ -370,3 +370,52 @@ def test_solver_failure_in_an_lbfgs_stage_keeps_the_last_good_parameters(tmp_pat
     assert np.isfinite(np.asarray(err.params)).all()
     assert np.isfinite(float(jax.jit(loss)(err.params)["data"]))  # the solve at them succeeds
     assert err.checkpoint is not None
+
+
+# ------------------------------------------------------------------------- inputs refused
+_TS = jnp.linspace(0.0, 1.0, 3)
+
+
+def test_non_finite_inputs_are_refused_before_the_solve():
+    ude = UDE(_decay)
+    with pytest.raises(ValueError, match=r"UDE.solve: argument `ts` must be finite.*nan"):
+        ude.solve(1.0, jnp.ones(2), jnp.array([0.0, jnp.nan, 1.0]))
+    with pytest.raises(ValueError, match=r"UDE.solve: argument `u0` must be finite"):
+        ude.solve(1.0, jnp.array([1.0, jnp.nan]), _TS)
+    with pytest.raises(ValueError, match=r"UDE.solve: argument `params` must be finite.*\['k'\]"):
+        ude.solve({"k": jnp.array(jnp.inf)}, jnp.ones(2), _TS)
+    with pytest.raises(ValueError, match=r"UDE.solve: argument `args` must be finite"):
+        UDE(lambda t, u, k, a: -k * a * u).solve(1.0, jnp.ones(2), _TS, jnp.array(jnp.nan))
+    with pytest.raises(ValueError, match=r"UDE.solve_many: argument `u0s` must be finite.*\[1\]"):
+        ude.solve_many(1.0, jnp.array([[1.0], [jnp.nan], [2.0]]), _TS)
+
+
+def test_non_finite_inputs_under_jit_give_a_clear_failure():
+    ude = UDE(_decay)
+    solve = jax.jit(lambda k, u0, ts: ude.solve(k, u0, ts).ys)
+    with pytest.raises(Exception, match=r"argument `u0` is not finite"):
+        jax.block_until_ready(solve(1.0, jnp.array([1.0, jnp.nan]), _TS))
+    with pytest.raises(Exception, match=r"argument `ts` is not finite"):
+        jax.block_until_ready(solve(1.0, jnp.ones(2), jnp.array([0.0, jnp.nan, 1.0])))
+    with pytest.raises(Exception, match=r"argument `params` is not finite"):
+        jax.block_until_ready(solve(jnp.nan, jnp.ones(2), _TS))
+    assert_close(solve(1.0, jnp.ones(2), _TS)[-1], np.exp(-1.5) * np.ones(2), rtol=1e-5)
+
+
+def test_solve_many_in_raise_mode_names_the_failing_trajectory():
+    ude = UDE(_blow_up, max_steps=200)
+    u0s = jnp.array([[0.1], [0.2], [2.0]])  # the third blows up at t = 0.5 < 1
+    many = jax.jit(lambda u0s: ude.solve_many(1.0, u0s, jnp.linspace(0.0, 1.0, 4)).ys)
+    with pytest.raises(Exception, match=r"trajectory 2 .*maximum number of solver steps"):
+        jax.block_until_ready(many(u0s))
+    with pytest.raises(Exception, match=r"trajectory 1 .*`u0` is not finite"):
+        jax.block_until_ready(many(jnp.array([[0.1], [jnp.nan], [0.2]])))
+    assert np.isfinite(np.asarray(many(u0s[:2]))).all()
+
+
+def test_vector_field_of_the_wrong_shape_is_refused_at_trace_time():
+    ude = UDE(lambda t, u, k, a: jnp.concatenate([u, u]))
+    with pytest.raises(ValueError, match=r"`vector_field`.*shape of `u`, \(2,\).*got \(4,\)"):
+        ude.solve(1.0, jnp.ones(2), _TS)
+    with pytest.raises(ValueError, match=r"`vector_field`.*\(2,\).*got \(4,\)"):
+        jax.jit(lambda u0s: ude.solve_many(1.0, u0s, _TS).ys)(jnp.ones((3, 2)))
