@@ -143,6 +143,7 @@ class _Loop:
         self.carry = (dyn, None, _copy(dyn), jnp.asarray(False))
         self.rows: list[jax.Array] = []
         self.stopped: str | None = None
+        self._snap: tuple[int, int, list[jax.Array]] | None = None  # see `_recover`
 
     # The carry (θ_k, optimizer state, θ_good, failed) lives as a flat list of leaves while a
     # stage runs, and is rebuilt as a tree only where the host needs it.
@@ -395,7 +396,10 @@ class _Loop:
 
     def _recover(self, err: Exception, upto: int) -> None:
         """Re-run the steps from the chunk's start to ``upto``; raise at the one that fails."""
+        if self._snap is None:
+            raise err
         self.gstep, self.stage_step, leaves = self._snap
+        self._snap = None  # its buffers are donated below
         self.rows = []
         while self.gstep < upto:
             keep = [x.copy() for x in leaves]  # the step donates its input
