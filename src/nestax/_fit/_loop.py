@@ -28,6 +28,13 @@ from ._step import is_linesearch, loss_terms, make_step, strong
 
 DEFAULT_STAGES = (Stage("adam", 5000, learning_rate=1e-3), Stage("lbfgs", 1000))
 MAX_CHUNK = 500  # steps dispatched ahead of the host at most, whatever `every` is
+SNAPSHOT_EVERY = 64  # steps between copies of the carry kept to recover from a failed step
+
+
+@jax.jit
+def _copy_leaves(leaves: list[jax.Array]) -> list[jax.Array]:
+    """Fresh buffers for ``leaves``, in one dispatch (a copy per leaf costs one each)."""
+    return [jnp.copy(x) for x in leaves]
 
 
 def _copy(tree: Any) -> Any:
@@ -143,7 +150,7 @@ class _Loop:
         self.carry = (dyn, None, _copy(dyn), jnp.asarray(False))
         self.rows: list[jax.Array] = []
         self.stopped: str | None = None
-        self._snap: tuple[int, int, list[jax.Array]] | None = None  # see `_recover`
+        self._snap: tuple[int, int, list[jax.Array], int] | None = None  # see `_recover`
 
     # The carry (θ_k, optimizer state, θ_good, failed) lives as a flat list of leaves while a
     # stage runs, and is rebuilt as a tree only where the host needs it.
@@ -383,11 +390,15 @@ class _Loop:
     # ------------------------------------------------------------------------- run-time failures
     # A step whose loss fails at run time (an `equinox.error_if`, a UDE solve with
     # on_failure="raise") raises from the step call or, dispatched ahead, from the fetch of its
-    # rows; either way the buffers it was given are donated and lost. So each chunk starts from
-    # a copy of the carry (one device copy per `every` steps), and a failure re-runs the chunk
-    # one step at a time from that copy, keeping the input of each step, until the failing one.
-    def _snapshot(self) -> None:
-        self._snap = (self.gstep, self.stage_step, [x.copy() for x in self.leaves])
+    # rows; either way the buffers it was given are donated and lost. So a copy of the carry is
+    # kept (taken at the start of a chunk, at most every SNAPSHOT_EVERY steps and at the start
+    # of each stage: one device copy of the carry, one dispatch), and a failure re-runs the
+    # steps one at a time from that copy, keeping the input of each step, until the failing one.
+    def _snapshot(self, *, force: bool = False) -> None:
+        snap = self._snap
+        if force or snap is None or snap[3] != self.stage or self.gstep - snap[0] >= SNAPSHOT_EVERY:
+            leaves = _copy_leaves(self.leaves) if self.jit else [x.copy() for x in self.leaves]
+            self._snap = (self.gstep, self.stage_step, leaves, self.stage)
 
     def _failed_at_run_time(self, err: Exception) -> bool:
         if isinstance(err, jax.errors.JaxRuntimeError | eqx.EquinoxRuntimeError):
@@ -398,21 +409,23 @@ class _Loop:
         """Re-run the steps from the chunk's start to ``upto``; raise at the one that fails."""
         if self._snap is None:
             raise err
-        self.gstep, self.stage_step, leaves = self._snap
+        self.gstep, self.stage_step, leaves, _ = self._snap
         self._snap = None  # its buffers are donated below
         self.rows = []
+        recorded = len(self.history)  # the rows of steps before it are in the history already
         while self.gstep < upto:
-            keep = [x.copy() for x in leaves]  # the step donates its input
+            keep = _copy_leaves(leaves) if self.jit else leaves  # the step donates its input
             try:
                 leaves, row = self._step(leaves, self.key, np.uint32(self.gstep))
                 jax.block_until_ready((leaves, row))
             except Exception as again:
                 self.leaves = keep  # (θ_k, s_k, θ_{k-1}, flag): the state before step k
                 self._stop_failed(again)
-            self.rows.append(row)
+            if self.gstep >= recorded:
+                self.rows.append(row)
             self.gstep, self.stage_step = self.gstep + 1, self.stage_step + 1
         self.leaves = leaves
-        self._snapshot()
+        self._snapshot(force=True)
         warnings.warn(
             f"fit: a step failed ({_reason(err)}) but passed when run again; training goes on",
             stacklevel=3,
