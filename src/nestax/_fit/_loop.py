@@ -382,7 +382,7 @@ class _Loop:
                 params = eqx.combine(d, self.static)
                 return (self.loss(params) if key is None else self.loss(params, key))[name]
 
-            grad = jax.grad(term)(dyn)
+            grad = (jax.jit(jax.grad(term)) if self.jit else jax.grad(term))(dyn)
             if not all(np.isfinite(np.asarray(g)).all() for g in jax.tree.leaves(grad)):
                 return name
         return None
