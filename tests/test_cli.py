@@ -118,3 +118,71 @@ def test_bench_command_runs_a_registered_suite(tmp_path, monkeypatch, capsys):
     assert main(["bench", "tiny", "--out", str(tmp_path), "--repeats", "2"]) == 0
     assert (tmp_path / "tiny.json").exists() and (tmp_path / "tiny.md").exists()
     assert "| tiny | nestax |" in capsys.readouterr().out
+
+
+def _no_training(monkeypatch):
+    """Fail the test if an example starts running: every refusal must come before."""
+    import nestax._cli as cli
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the example ran although an argument was bad")
+
+    monkeypatch.setattr(cli, "_run_example", refuse)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--set", "width=abc"], "--set width=abc: expected an integer (like the default 32)"),
+        (["--set", "n_interior=nan"], "--set n_interior=nan: expected an integer"),
+        (["--set", "width=0"], "--set width=0: expected an integer >= 1"),
+        (["--set", "width=2.5"], "--set width=2.5: expected an integer"),
+        (["--set", "width=true"], "--set width=true: expected an integer"),
+        (["--seed", "-1"], "--seed must be >= 0; got -1"),
+    ],
+)
+def test_bad_set_values_exit_2_with_one_line_before_training(argv, message, capsys, monkeypatch):
+    _no_training(monkeypatch)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "poisson-2d", "--no-progress", *argv])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_non_finite_float_options_are_refused(capsys, monkeypatch):
+    _no_training(monkeypatch)
+    for argv in (["--reg-weight", "nan"], ["--set", "reg_weight=inf"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["run", "lotka-volterra", *argv])
+        assert exit_info.value.code == 2
+        assert "finite" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["run", "seed-cos"], ["demo"], ["bench", "seeds"]])
+def test_out_naming_a_file_exits_2_before_training(tmp_path, capsys, monkeypatch, command):
+    _no_training(monkeypatch)
+    monkeypatch.setattr(benchmarks, "run", lambda *a, **k: pytest.fail("the suite ran"))
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    for out in (blocker, blocker / "sub"):
+        with pytest.raises(SystemExit) as exit_info:
+            main([*command, "--out", str(out)])
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert "--out" in err and str(blocker) in err and len(err.strip().splitlines()) == 1
+
+
+def test_failed_gradient_check_exits_non_zero_unless_allowed(tmp_path, capsys, monkeypatch):
+    import nestax._cli as cli
+
+    metrics = {
+        "example": "seed-cos", "initial_loss": 1.0, "final_loss": float("nan"), "iterations": 5,
+        "seconds_per_iteration": 1e-3, "wall_seconds": 0.1, "gradient_check_ok": False,
+        "gradient_check_max_rel_error": float("nan"),
+    }  # fmt: skip
+    monkeypatch.setattr(cli, "_run_example", lambda *a, **k: (metrics, tmp_path))
+    assert main(["run", "seed-cos", "--out", str(tmp_path)]) == 1
+    assert "gradient check failed" in capsys.readouterr().err
+    assert main(["run", "seed-cos", "--out", str(tmp_path), "--allow-failed-check"]) == 0
+    assert main(["demo", "--out", str(tmp_path)]) == 1

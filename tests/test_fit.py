@@ -3,6 +3,7 @@ terms recomputed at recorded parameters, and an uninterrupted run for checkpoint
 
 from __future__ import annotations
 
+import errno
 import gc
 import os
 import signal
@@ -337,3 +338,274 @@ def test_resume_rejects_a_different_problem(tmp_path):
         fit(_scalar, jnp.ones(3), Stage("adam", 5), checkpoint_dir=tmp_path, resume=True)
     with pytest.raises(ValueError, match="leaf 0 of the parameters"):
         fit(_scalar, jnp.ones(2), Stage("adam", 4), checkpoint_dir=tmp_path, resume=True)
+
+
+# ----------------------------------------------------------------------------- checkpoint folder
+def _quick(**kwargs):
+    return fit(_scalar, jnp.ones(3), Stage("sgd", 2, learning_rate=0.1), progress=False, **kwargs)
+
+
+@pytest.mark.parametrize("where", ["is_a_file", "under_a_file"])
+def test_checkpoint_dir_that_is_or_is_under_a_file_is_refused_before_training(tmp_path, where):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("not a folder")
+    target = blocker if where == "is_a_file" else blocker / "sub" / "ckpt"
+    trained = []
+    with pytest.raises(ValueError) as info:
+        _quick(checkpoint_dir=target, callback=lambda k, p, t: trained.append(k))
+    msg = str(info.value)
+    assert "`checkpoint_dir`" in msg and str(blocker) in msg and "file" in msg
+    assert trained == []  # refused before the first step
+
+
+def test_checkpoint_dir_that_cannot_be_written_is_refused(tmp_path, monkeypatch):
+    from nestax._fit import _checkpoint
+
+    def refuse(path):  # what a read-only folder does (root may write anywhere, so simulated)
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+
+    monkeypatch.setattr(_checkpoint, "_probe_write", refuse)
+    with pytest.raises(ValueError, match=r"`checkpoint_dir`.*not writable") as info:
+        _quick(checkpoint_dir=tmp_path / "ro")
+    assert str(tmp_path / "ro") in str(info.value)
+
+
+@pytest.mark.skipif(
+    hasattr(os, "geteuid") and os.geteuid() == 0,
+    reason="root writes into read-only folders; the simulated test covers it",
+)
+def test_checkpoint_dir_read_only_for_real(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        with pytest.raises(ValueError, match="`checkpoint_dir`"):
+            _quick(checkpoint_dir=ro)
+    finally:
+        ro.chmod(0o700)
+
+
+def test_checkpoint_dir_without_free_space_is_refused(tmp_path, monkeypatch):
+    from nestax._fit import _checkpoint
+
+    usage = type("usage", (), {"total": 10**9, "used": 10**9, "free": 10})()
+    monkeypatch.setattr(_checkpoint.shutil, "disk_usage", lambda path: usage)
+    with pytest.raises(ValueError, match=r"`checkpoint_dir`.*free"):
+        _quick(checkpoint_dir=tmp_path)
+
+
+def test_failed_save_warns_and_training_goes_on(tmp_path, monkeypatch):
+    from nestax._fit import _checkpoint
+
+    def full_disk(fh, arrays):  # writes part of the file, then the disk is full
+        fh.write(b"PK\x03\x04 partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(_checkpoint, "_write_arrays", full_disk)
+    with pytest.warns(UserWarning, match="No space left on device") as record:
+        result = fit(_scalar, jnp.ones(3), Stage("sgd", 6, learning_rate=0.1), every=2,
+                     checkpoint_dir=tmp_path, checkpoint_every=2, progress=False)  # fmt: skip
+    assert str(tmp_path) in str(record[0].message)
+    assert result.stopped == "completed" and result.steps == 6
+    assert_close(result.params, 0.8**6 * np.ones(3))  # sgd on |p|^2 at rate 0.1: p_k = 0.8^k
+    assert list(tmp_path.iterdir()) == []  # no partial checkpoint, no stray temporary file
+
+
+_KILLED = """
+import sys, jax, jax.numpy as jnp
+jax.config.update("jax_enable_x64", True)
+import nestax as nx
+loss = lambda p: jnp.sum((p - 1.0) ** 2)
+nx.fit(loss, jnp.zeros(200_000), nx.Stage("sgd", 100_000, learning_rate=0.1), every=1,
+       checkpoint_dir=sys.argv[1], checkpoint_every=1, progress=False)
+"""
+
+
+def test_run_killed_while_saving_never_leaves_a_partial_checkpoint(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    from nestax._fit import _checkpoint
+
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED, str(tmp_path)])
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(tmp_path.glob("ckpt-*.json"))) < 2 or len(list(tmp_path.glob("*"))) < 3:
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+        time.sleep(0.05)
+    finally:
+        proc.kill()  # SIGKILL: no handler runs, a write may be cut anywhere
+        proc.wait()
+    (tmp_path / ".ckpt-000000099.npz.abc.tmp").write_bytes(b"cut short")  # as a kill leaves it
+    meta, arrays = _checkpoint.load_latest(tmp_path)
+    k = meta["global_step"]
+    assert k >= 1 and arrays["history"].shape == (k, 1)
+    # sgd at rate 0.1 on |p - 1|^2 from 0: p_k = 1 - 0.8^k, the checkpoint of step k holds it
+    assert_close(arrays["params_0"], (1.0 - 0.8**k) * np.ones(200_000))
+    assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]  # resume cleaned them up
+
+
+def test_nan_gradient_with_finite_loss_stops_like_a_nan_loss():
+    """The untaken branch of a `where` has a nan derivative: the loss is finite, its gradient
+    is not (the issue's example); training must not go on with nan parameters."""
+
+    def loss(p):
+        return jnp.where(p["p"][0] > -10, (p["p"][0] - 1) ** 2, jnp.sqrt(p["p"][1]))
+
+    start = {"p": jnp.array([0.0, -1.0])}
+    assert np.isfinite(loss(start)) and not np.isfinite(jax.grad(loss)(start)["p"]).all()
+    with pytest.raises(NonFiniteLossError) as info:
+        fit(loss, start, Stage("adam", 5, learning_rate=0.1), progress=False)
+    err = info.value
+    assert err.step == 0 and err.of == "gradient" and "gradient" in str(err)
+    leaves_equal(err.params, start)  # finite: the initial parameters
+
+
+def test_nan_gradient_names_the_step_and_the_term(tmp_path):
+    # sgd at rate 0.1 on (p - 1)^2 from 0: p_k = 1 - 0.8^k crosses 0.5 at k = 4, where the
+    # untaken branch 0 * sqrt(0.5 - p) has a nan derivative (the value stays 0).
+    def loss(p):
+        safe = jnp.where(p[0] > 0.5, 0.0, 0.0 * jnp.sqrt(0.5 - p[0]))
+        return {"fit": (p[0] - 1.0) ** 2, "barrier": safe}
+
+    with pytest.raises(NonFiniteLossError) as info:
+        fit(loss, jnp.zeros(1), Stage("sgd", 20, learning_rate=0.1), every=7, progress=False,
+            checkpoint_dir=tmp_path)  # fmt: skip
+    err = info.value
+    assert (err.step, err.term, err.of) == (4, "barrier", "gradient")
+    from nestax._fit import _checkpoint
+
+    meta, arrays = _checkpoint.load_latest(tmp_path)  # the state before the failing step
+    assert err.checkpoint is not None and meta["global_step"] == 4
+    assert_close(arrays["params_0"], [1.0 - 0.8**4])
+    assert "'barrier'" in str(err) and "step 4" in str(err)
+    assert_close(err.params, [1.0 - 0.8**3])  # θ_3, the last step that moved the parameters
+    assert_close(err.history["fit"], (0.8 ** np.arange(4)) ** 2)
+
+
+def test_resume_matches_leaves_by_path_and_refuses_renamed_keys(tmp_path):
+    def loss(p):
+        return jnp.sum((p["a"] - 1.0) ** 2) + jnp.sum((p[next(k for k in p if k != "a")]) ** 2)
+
+    stage = Stage("sgd", 4, learning_rate=0.1)
+    start = {"a": jnp.zeros(2), "b": jnp.ones(2)}
+    fit(loss, start, stage, checkpoint_dir=tmp_path, progress=False)
+    renamed = {"a": jnp.zeros(2), "c": jnp.ones(2)}  # same shapes, same order, another name
+    with pytest.raises(ValueError) as info:
+        fit(loss, renamed, stage, checkpoint_dir=tmp_path, resume=True, progress=False)
+    msg = str(info.value)
+    assert "['b']" in msg and "['c']" in msg and "missing" in msg and "unexpected" in msg
+    # the same names resume (the finished run comes back with p_4: a = 1 - 0.8^4, b = 0.8^4)
+    again = fit(loss, start, stage, checkpoint_dir=tmp_path, resume=True, progress=False)
+    assert_close(again.params["a"], (1 - 0.8**4) * np.ones(2))
+    assert_close(again.params["b"], 0.8**4 * np.ones(2))
+
+
+@pytest.mark.parametrize("damage", ["truncated_npz", "garbage_json"])
+def test_corrupt_checkpoint_is_named_and_the_previous_one_is_used(tmp_path, damage):
+    stage = Stage("sgd", 6, learning_rate=0.1)
+    kwargs = dict(checkpoint_dir=tmp_path, progress=False, every=2)
+    fit(_scalar, jnp.ones(3), stage, checkpoint_every=2, **kwargs)
+    assert sorted(p.name for p in tmp_path.glob("ckpt-*.json")) == [
+        "ckpt-000000004.json", "ckpt-000000006.json"]  # fmt: skip
+    bad = tmp_path / ("ckpt-000000006.npz" if damage == "truncated_npz" else "ckpt-000000006.json")
+    if damage == "truncated_npz":
+        bad.write_bytes(bad.read_bytes()[:40])
+    else:
+        bad.write_text("{ not json")
+    with pytest.warns(UserWarning, match="ckpt-000000006"):
+        result = fit(_scalar, jnp.ones(3), stage, resume=True, **kwargs)
+    # resumed from step 4 and ran steps 4 and 5 again: sgd on |p|^2 at rate 0.1, p_k = 0.8^k
+    assert result.stopped == "completed" and result.steps == 6
+    assert_close(result.params, 0.8**6 * np.ones(3))
+    assert_close(result.history["total"], 3 * 0.8 ** (2 * np.arange(6)))
+
+
+def test_corrupt_only_checkpoint_raises_naming_the_file(tmp_path):
+    stage = Stage("sgd", 2, learning_rate=0.1)
+    fit(_scalar, jnp.ones(3), stage, checkpoint_dir=tmp_path, progress=False)
+    (tmp_path / "ckpt-000000002.npz").write_bytes(b"garbage")
+    with pytest.warns(UserWarning), pytest.raises(ValueError, match="ckpt-000000002.npz"):
+        fit(_scalar, jnp.ones(3), stage, checkpoint_dir=tmp_path, resume=True, progress=False)
+
+
+_TWO_CTRL_C = """
+import os, signal, sys, threading
+import jax, jax.numpy as jnp
+jax.config.update("jax_enable_x64", True)
+import nestax as nx
+
+def u(p, x):
+    for w in p:
+        x = jnp.tanh(x @ w)
+    return jnp.sum(x)
+
+def loss(p):  # an L-BFGS step with a Laplacian inside: ~1 s to compile on a CPU
+    xs = jnp.linspace(0.0, 1.0, 32).reshape(16, 2)
+    return jnp.mean(jax.vmap(nx.laplacian(lambda x: u(p, x)))(xs) ** 2)
+
+key = jax.random.key(0)
+p = [0.3 * jax.random.normal(jax.random.fold_in(key, i), (2 if i == 0 else 16, 16))
+     for i in range(6)]
+
+def first_ctrl_c(k, params, terms):
+    if k == 0:
+        os.kill(os.getpid(), signal.SIGINT)
+
+r = nx.fit(loss, p, [nx.Stage("adam", 10**6), nx.Stage("lbfgs", 50)], every=1,
+           checkpoint_dir=sys.argv[1], callback=first_ctrl_c, progress=False)
+alive = any(t.name.startswith("nestax-compile") and t.is_alive() for t in threading.enumerate())
+print("RESULT", r.stopped, r.steps, alive, flush=True)
+"""
+
+
+def test_second_ctrl_c_while_the_background_compile_runs_exits_cleanly(tmp_path):
+    """The first Ctrl-C stops training and saves; the second arrives while the L-BFGS step still
+    compiles on the background thread (at the script's exit). The interpreter used to abort
+    (exit -6, `terminate called ...`) and now exits normally with the checkpoint intact."""
+    import subprocess
+    import sys
+
+    from nestax._fit import _checkpoint
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _TWO_CTRL_C, str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    line = proc.stdout.readline()
+    proc.send_signal(signal.SIGINT)  # the second Ctrl-C
+    out, err = proc.communicate(timeout=120)
+    assert line.startswith("RESULT interrupted 1"), (line, err)
+    if line.split()[-1] != "True":
+        pytest.skip("the background compilation ended before the second Ctrl-C was sent")
+    assert proc.returncode == 0 and "terminate called" not in err, err[-2000:]
+    meta, arrays = _checkpoint.load_latest(tmp_path)
+    assert meta["global_step"] == 1 and meta["stopped"] == "interrupted"
+    assert arrays["history"].shape == (1, 1) and np.isfinite(arrays["history"]).all()
+
+
+def test_ctrl_c_while_the_checkpoint_is_written_waits_for_it(tmp_path, monkeypatch):
+    """Ctrl-C twice: the second lands while the final checkpoint is being written; it is
+    deferred until the checkpoint is complete, and `fit` still returns its result."""
+    from nestax._fit import _checkpoint
+
+    save = _checkpoint.save
+
+    def save_with_ctrl_c(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)  # the handler runs here, mid-save
+        return save(*args, **kwargs)
+
+    monkeypatch.setattr(_checkpoint, "save", save_with_ctrl_c)
+
+    def first_ctrl_c(k, p, terms):
+        if k == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    result = fit(_scalar, jnp.ones(3), Stage("sgd", 50, learning_rate=0.1), every=1,
+                 callback=first_ctrl_c, checkpoint_dir=tmp_path, progress=False)  # fmt: skip
+    assert result.stopped == "interrupted" and result.steps == 3
+    meta, arrays = _checkpoint.load_latest(tmp_path)
+    assert meta["global_step"] == 3
+    assert_close(arrays["params_0"], 0.8**3 * np.ones(3))

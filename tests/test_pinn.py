@@ -103,6 +103,7 @@ def test_bad_domain_arguments_raise_naming_them():
 # ----------------------------------------------------------------------------- conditions
 def _condition_loss(cond, domain, u, n=64):
     pts = jnp.asarray(cond.points(domain, n, "sobol", 0))
+    cond = cond.bind(domain)  # the normal (Neumann) and the period (Periodic) of `domain`
     return float(jnp.mean(jax.vmap(lambda p: jnp.sum(cond.residual(u, p) ** 2))(pts)))
 
 
@@ -357,3 +358,93 @@ def test_two_device_sharded_training_matches_single_device():
     # amplified over 13 optimizer steps: agreement to ~1e-9 relative.
     assert res["loss_rel"] < 1e-8 and res["param_abs"] < 1e-7, res
     assert res["drop"] < 1.0, res  # and it trains
+
+
+# ----------------------------------------------------------------------------- refusals
+SQUARE = pinn.Box([0.0, 0.0], [1.0, 1.0])
+WIDE = pinn.Box([0.0, 0.0], [2.0, 1.0])
+
+
+def test_neumann_reused_in_a_second_problem_leaves_the_first_unchanged():
+    """u = x² + y² on [0, 1]², h = 0: ∂u/∂n is 2 on the faces x = 1 and y = 1, 0 on the others,
+    so the term is 4 × (share of points on the high faces) — whatever other problem exists."""
+    cond = pinn.Neumann()
+    before = dict(vars(cond))
+    net = lambda params, p: jnp.sum(p**2)  # noqa: E731
+    first = pinn.Problem(lambda u, x: 0.0 * u(x), SQUARE, [cond], n_interior=8, n_boundary=64,
+                         net=net)  # fmt: skip
+    pts = np.asarray(first.points["neumann"])
+    expected = 4.0 * np.mean(pts.max(axis=1) > 1 - 1e-12)
+    assert_close(first.loss()(None)["neumann"], expected)
+    pinn.Problem(lambda u, x: 0.0 * u(x), WIDE, [cond], n_interior=8, n_boundary=64, net=net)
+    assert_close(first.loss()(None)["neumann"], expected)
+    assert vars(cond) == before  # nothing written onto the condition
+
+
+def test_periodic_reused_in_a_second_problem_leaves_the_first_unchanged():
+    """u = x_0: u(x) - u(x + shift e_0) = -shift, the face width: 1 on [0, 1]², 2 on [0, 2]."""
+    cond = pinn.Periodic(axis=0)
+    net = lambda params, p: p[0]  # noqa: E731
+    first = pinn.Problem(lambda u, x: 0.0 * u(x), SQUARE, [cond], n_interior=8, n_boundary=16,
+                         net=net)  # fmt: skip
+    second = pinn.Problem(lambda u, x: 0.0 * u(x), WIDE, [cond], n_interior=8, n_boundary=16,
+                          net=net)  # fmt: skip
+    assert_close(first.loss()(None)["periodic"], 1.0)
+    assert_close(second.loss()(None)["periodic"], 4.0)
+
+
+def test_condition_data_and_distance_of_the_wrong_shape_are_refused_at_build_time():
+    res = lambda u, x: u(x)  # noqa: E731
+    with pytest.raises(ValueError, match=r"Dirichlet.*`g`.*shape \(\).*\(2,\)"):
+        pinn.Problem(res, SQUARE, [pinn.Dirichlet(lambda x: x)], n_interior=8)
+    with pytest.raises(ValueError, match=r"Neumann.*`h`.*shape \(\).*\(2,\)"):
+        pinn.Problem(res, SQUARE, [pinn.Neumann(lambda x: 2.0 * x)], n_interior=8)
+    with pytest.raises(ValueError, match=r"HardConstraint.*`distance`.*shape \(\).*\(2,\)"):
+        pinn.Problem(res, SQUARE, constraint=pinn.HardConstraint(lambda x: x), n_interior=8)
+    with pytest.raises(ValueError, match=r"HardConstraint.*`particular`.*\(2,\)"):
+        pinn.Problem(res, SQUARE, n_interior=8,
+                     constraint=pinn.HardConstraint(SQUARE, lambda x: x))  # fmt: skip
+
+
+def test_problem_loss_refuses_unknown_points_negative_weights_and_no_points():
+    problem = pinn.Problem(lambda u, x: u(x), SQUARE, [pinn.Dirichlet()], n_interior=8)
+    with pytest.raises(ValueError, match=r"`points`.*'bogus'.*'dirichlet', 'residual'"):
+        problem.loss(points={"bogus": jnp.zeros((4, 2))})
+    with pytest.raises(ValueError, match=r"`weights`.*'dirichlet'.*-1.0"):
+        problem.loss({"dirichlet": -1.0})
+    with pytest.raises(ValueError, match=r"`weights`.*nan"):
+        problem.loss({"residual": float("nan")})
+    with pytest.raises(ValueError, match=r"`points`.*'residual'.*\(n, 2\).*\(4, 3\)"):
+        problem.loss(points={"residual": jnp.zeros((4, 3))})
+    for n in (0, -3):
+        with pytest.raises(ValueError, match="`n_interior`"):
+            pinn.Problem(lambda u, x: u(x), SQUARE, n_interior=n)
+        with pytest.raises(ValueError, match="`n_boundary`"):
+            pinn.Problem(lambda u, x: u(x), SQUARE, [pinn.Dirichlet()], n_boundary=n)
+        with pytest.raises(ValueError, match="`resample`"):
+            problem.loss(resample=n - 1)
+
+
+def test_domains_refuse_non_finite_bounds_and_radius():
+    with pytest.raises(ValueError, match=r"Box.*finite.*inf"):
+        pinn.Box([0.0], [np.inf])
+    with pytest.raises(ValueError, match=r"Box.*finite.*nan"):
+        pinn.Box([np.nan, 0.0], [1.0, 1.0])
+    with pytest.raises(ValueError, match=r"Ball.*`radius`.*inf"):
+        pinn.Ball([0.0, 0.0], np.inf)
+    with pytest.raises(ValueError, match=r"Ball.*`center`.*finite"):
+        pinn.Ball([np.inf, 0.0], 1.0)
+    with pytest.raises(ValueError, match=r"TimeSpace.*finite"):
+        pinn.TimeSpace(0.0, np.inf, pinn.Interval(0.0, 1.0))
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 8])
+def test_interval_boundary_samples_cover_both_ends(n):
+    pts = pinn.Interval(-1.0, 2.0).sample_boundary(n)
+    m = max(2, n + n % 2)  # n rounded up to an even count, each end half of them
+    assert pts.shape == (m, 1)
+    assert (pts[:, 0] == -1.0).sum() == (pts[:, 0] == 2.0).sum() == m // 2
+    lateral = pinn.TimeSpace(0.0, 1.0, pinn.Interval(-1.0, 2.0)).sample_boundary(n)
+    assert lateral.shape == (m, 2) and (lateral[:, 1] == -1.0).sum() == m // 2
+    with pytest.raises(ValueError, match="`n`"):
+        pinn.Interval(0.0, 1.0).sample_boundary(0)

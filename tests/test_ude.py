@@ -326,3 +326,99 @@ def test_hamiltonian_run_writes_metrics_and_plots(tmp_path, monkeypatch):
     # the gradient through the solver and through ∇H_θ, against finite differences
     assert metrics["gradient_check_ok"] and metrics["gradient_check_max_rel_error"] < 1e-6
     assert {p.name for p in tmp_path.glob("*.png")} == {"energy.png", "loss.png", "phase.png"}
+
+
+# ------------------------------------------------------------------------- failing solves in fit
+def _growing(on_failure):
+    """u' = p u from u(0) = 1 on [0, 1]; the loss -log u(1) = -p pushes p up by 1 per sgd step
+    until 20 solver steps no longer reach t = 1 at rtol 1e-8."""
+    ude = UDE(lambda t, u, p, a: p[0] * u, max_steps=20, rtol=1e-8, atol=1e-8,
+              on_failure=on_failure)  # fmt: skip
+    ts = jnp.linspace(0.0, 1.0, 3)
+    return lambda p: {"data": -jnp.log(ude.solve(p, jnp.ones(1), ts).ys[-1, 0])}
+
+
+def test_solver_failure_in_fit_stops_with_step_params_and_checkpoint(tmp_path):
+    from nestax._fit import _checkpoint
+
+    stage = nx.Stage("sgd", 40, learning_rate=1.0)
+    # reference: the same run with failures flagged (inf values) stops through the nan guard
+    with pytest.raises(nx.NonFiniteLossError) as flagged:
+        nx.fit(_growing("flag"), jnp.array([0.5]), stage, every=1, progress=False)
+    k = flagged.value.step
+    assert k >= 2  # every=1: steps 0 and 1 synced before the failure, re-run from the copy at 0
+    loss = _growing("raise")
+    for every in (1, 5):  # re-run from a copy taken chunks before (1) or at the chunk start (5)
+        folder = tmp_path / str(every)
+        with pytest.raises(nx.StepFailedError) as info:
+            nx.fit(loss, jnp.array([0.5]), stage, every=every, checkpoint_dir=folder,
+                   progress=False)  # fmt: skip
+        err = info.value
+        assert err.step == k and err.stage == 0 and "max" in str(err) and f"step {k}" in str(err)
+        assert_close(err.params, flagged.value.params)  # θ_{k-1}, whose solve succeeded
+        assert_close(err.history["data"], flagged.value.history["data"])
+        meta, arrays = _checkpoint.load_latest(folder)
+        assert meta["global_step"] == k and arrays["history"].shape == (k, 2)
+        assert err.checkpoint is not None and err.checkpoint.exists()
+    assert np.isfinite(float(jax.jit(loss)(err.params)["data"]))
+
+
+def test_solver_failure_in_an_lbfgs_stage_keeps_the_last_good_parameters(tmp_path):
+    loss = _growing("raise")
+    with pytest.raises(nx.StepFailedError) as info:
+        nx.fit(loss, jnp.array([0.5]), nx.Stage("lbfgs", 40), every=5, checkpoint_dir=tmp_path,
+               progress=False)  # fmt: skip
+    err = info.value
+    assert err.stage_name == "lbfgs" and len(err.history["total"]) == err.step
+    assert np.isfinite(np.asarray(err.params)).all()
+    assert np.isfinite(float(jax.jit(loss)(err.params)["data"]))  # the solve at them succeeds
+    assert err.checkpoint is not None
+
+
+# ------------------------------------------------------------------------- inputs refused
+_TS = jnp.linspace(0.0, 1.0, 3)
+
+
+def test_non_finite_inputs_are_refused_before_the_solve():
+    ude = UDE(_decay)
+    with pytest.raises(ValueError, match=r"UDE.solve: argument `ts` must be finite.*nan"):
+        ude.solve(1.0, jnp.ones(2), jnp.array([0.0, jnp.nan, 1.0]))
+    with pytest.raises(ValueError, match=r"UDE.solve: argument `u0` must be finite"):
+        ude.solve(1.0, jnp.array([1.0, jnp.nan]), _TS)
+    with pytest.raises(ValueError, match=r"UDE.solve: argument `params` must be finite.*\['k'\]"):
+        ude.solve({"k": jnp.array(jnp.inf)}, jnp.ones(2), _TS)
+    with pytest.raises(ValueError, match=r"UDE.solve: argument `args` must be finite"):
+        UDE(lambda t, u, k, a: -k * a * u).solve(1.0, jnp.ones(2), _TS, jnp.array(jnp.nan))
+    with pytest.raises(ValueError, match=r"UDE.solve_many: argument `u0s` must be finite.*\[1\]"):
+        ude.solve_many(1.0, jnp.array([[1.0], [jnp.nan], [2.0]]), _TS)
+
+
+def test_non_finite_inputs_under_jit_give_a_clear_failure():
+    ude = UDE(_decay)
+    solve = jax.jit(lambda k, u0, ts: ude.solve(k, u0, ts).ys)
+    with pytest.raises(Exception, match=r"argument `u0` is not finite"):
+        jax.block_until_ready(solve(1.0, jnp.array([1.0, jnp.nan]), _TS))
+    with pytest.raises(Exception, match=r"argument `ts` is not finite"):
+        jax.block_until_ready(solve(1.0, jnp.ones(2), jnp.array([0.0, jnp.nan, 1.0])))
+    with pytest.raises(Exception, match=r"argument `params` is not finite"):
+        jax.block_until_ready(solve(jnp.nan, jnp.ones(2), _TS))
+    assert_close(solve(1.0, jnp.ones(2), _TS)[-1], np.exp(-1.5) * np.ones(2), rtol=1e-5)
+
+
+def test_solve_many_in_raise_mode_names_the_failing_trajectory():
+    ude = UDE(_blow_up, max_steps=200)
+    u0s = jnp.array([[0.1], [0.2], [2.0]])  # the third blows up at t = 0.5 < 1
+    many = jax.jit(lambda u0s: ude.solve_many(1.0, u0s, jnp.linspace(0.0, 1.0, 4)).ys)
+    with pytest.raises(Exception, match=r"trajectory 2 .*maximum number of solver steps"):
+        jax.block_until_ready(many(u0s))
+    with pytest.raises(Exception, match=r"trajectory 1 .*`u0` is not finite"):
+        jax.block_until_ready(many(jnp.array([[0.1], [jnp.nan], [0.2]])))
+    assert np.isfinite(np.asarray(many(u0s[:2]))).all()
+
+
+def test_vector_field_of_the_wrong_shape_is_refused_at_trace_time():
+    ude = UDE(lambda t, u, k, a: jnp.concatenate([u, u]))
+    with pytest.raises(ValueError, match=r"`vector_field`.*shape of `u`, \(2,\).*got \(4,\)"):
+        ude.solve(1.0, jnp.ones(2), _TS)
+    with pytest.raises(ValueError, match=r"`vector_field`.*\(2,\).*got \(4,\)"):
+        jax.jit(lambda u0s: ude.solve_many(1.0, u0s, _TS).ys)(jnp.ones((3, 2)))

@@ -38,6 +38,7 @@ from ._fit import EarlyStopping as EarlyStopping
 from ._fit import FitResult as FitResult
 from ._fit import NonFiniteLossError as NonFiniteLossError
 from ._fit import Stage as Stage
+from ._fit import StepFailedError as StepFailedError
 from ._fit import fit as fit
 
 from ._operators._apply import RANDOMIZED as _RANDOMIZED

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -66,13 +68,23 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="NAME=VALUE",
         help="any other keyword of the example's run() (repeatable), e.g. --set d=10000 "
-        "--set estimator=exact (numbers and true/false are converted)",
+        "--set estimator=exact (converted to the type of the keyword's default)",
+    )
+    run.add_argument(
+        "--allow-failed-check",
+        action="store_true",
+        help="exit 0 even when the gradient check fails (default: exit 1)",
     )
 
     demo = sub.add_parser("demo", help=f"run the {DEMO} example and summarise it")
     demo.add_argument("--iters", type=int, default=None)
     demo.add_argument("--out", default=None, help=f"output folder (default: runs/{DEMO}/)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bar")
+    demo.add_argument(
+        "--allow-failed-check",
+        action="store_true",
+        help="exit 0 even when the gradient check fails (default: exit 1)",
+    )
 
     bench = sub.add_parser(
         "bench",
@@ -120,6 +132,69 @@ def _parse_set(items: Sequence[str]) -> dict[str, object]:
     return out
 
 
+def _typed(flag: str, text: str, default: object) -> object:
+    """``text`` as the type of ``default``; ``ValueError`` naming ``flag`` when it is not one.
+
+    Integers whose default is >= 1 are counts or sizes and must be >= 1; floats must be finite.
+    """
+    if isinstance(default, bool):
+        if text.lower() not in ("true", "false"):
+            raise ValueError(f"{flag}: expected true or false (like the default {default})")
+        return text.lower() == "true"
+    if isinstance(default, int):
+        try:
+            value = int(text)
+        except ValueError:
+            raise ValueError(f"{flag}: expected an integer (like the default {default})") from None
+        if default >= 1 and value < 1:
+            raise ValueError(f"{flag}: expected an integer >= 1 (like the default {default})")
+        return value
+    if isinstance(default, float):
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(f"{flag}: expected a number (like the default {default})") from None
+        if not math.isfinite(value):
+            raise ValueError(f"{flag}: expected a finite number (like the default {default})")
+        return value
+    if isinstance(default, str):
+        return text
+    return _parse_set([f"x={text}"])["x"]
+
+
+def _options(name: str, module: object, given: dict[str, tuple[str, str]]) -> dict[str, object]:
+    """Check the options ``{keyword: (flag, text)}`` against the example's ``run`` signature."""
+    accepted = inspect.signature(module.run).parameters  # type: ignore[attr-defined]
+    out: dict[str, object] = {}
+    for option, (flag, text) in given.items():
+        if option not in accepted:
+            flag = "--" + option.replace("_", "-")
+            raise ValueError(f"example {name!r} has no option {flag} (nor --set {option}=...)")
+        default = accepted[option].default
+        out[option] = _typed(flag, text, None if default is inspect.Parameter.empty else default)
+    return out
+
+
+def _check_out(path: str | os.PathLike[str]) -> Path:
+    """The output folder, created now; ``ValueError`` naming ``--out`` when it cannot be."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out}: is a file, not a folder")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"--out {out}: lies under the file {parent}")
+            break
+    probe = out / f".nestax-probe-{os.getpid()}"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise ValueError(f"--out {out}: cannot be written ({err.strerror or err})") from None
+    return out
+
+
 def _run_example(
     name: str, iters: int | None, out: str | None, seed: int, progress: bool, **options
 ) -> tuple[dict, Path]:
@@ -156,46 +231,64 @@ def _summary(metrics: dict, out_dir: Path) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``nestax`` command; returns the exit status."""
+    """Entry point of the ``nestax`` command; returns the exit status.
+
+    Every bad argument (an unknown name, a count < 1, a ``--set`` value of the wrong type, an
+    ``--out`` that cannot be written) exits with status 2 and one line, before any training; a
+    failed gradient check exits with status 1 unless ``--allow-failed-check``. Errors while
+    running keep their traceback.
+    """
     parser = _parser()
     args = parser.parse_args(argv)
-    # Argument errors (unknown names, bad counts) exit with a message; errors while running
-    # keep their traceback.
+    options: dict[str, object] = {}
     try:
         if args.command in ("run", "demo"):
-            examples.get(args.example if args.command == "run" else DEMO)
+            name = args.example if args.command == "run" else DEMO
+            example = examples.get(name)
             if args.iters is not None and args.iters < 1:
                 raise ValueError(f"--iters must be >= 1; got {args.iters}")
+            if args.command == "run":
+                if args.seed < 0:
+                    raise ValueError(f"--seed must be >= 0; got {args.seed}")
+                given: dict[str, tuple[str, str]] = {}
+                if args.regularize:
+                    given["regularize"] = ("--regularize", "true")
+                if args.reg_weight is not None:
+                    given["reg_weight"] = (f"--reg-weight {args.reg_weight}", str(args.reg_weight))
+                for item in args.set:
+                    option, sep, text = item.partition("=")
+                    if not sep or not option.isidentifier():
+                        raise ValueError(
+                            f"--set expects NAME=VALUE with NAME a Python identifier; got {item!r}"
+                        )
+                    given[option] = (f"--set {item}", text)
+                options = _options(name, example.load(), given)
+            _check_out(args.out if args.out is not None else Path("runs") / name)
         elif args.command == "bench":
             benchmarks.get(args.suite)
             if args.repeats < 1:
                 raise ValueError(f"--repeats must be >= 1; got {args.repeats}")
+            _check_out(args.out)
     except ValueError as err:
         parser.exit(2, f"nestax: error: {err}\n")
 
-    if args.command == "run":
-        options = {}
-        if args.regularize:
-            options["regularize"] = True
-        if args.reg_weight is not None:
-            options["reg_weight"] = args.reg_weight
-        try:
-            options.update(_parse_set(args.set))
-        except ValueError as err:
-            parser.exit(2, f"nestax: error: {err}\n")
-        try:
+    if args.command in ("run", "demo"):
+        if args.command == "run":
             metrics, out_dir = _run_example(
                 args.example, args.iters, args.out, args.seed, not args.no_progress, **options
             )
-        except ValueError as err:
-            if "has no option" not in str(err):
-                raise
-            parser.exit(2, f"nestax: error: {err}\n")
+        else:
+            metrics, out_dir = _run_example(DEMO, args.iters, args.out, 0, not args.no_progress)
+            print(f"nestax demo: {DEMO}, the Lotka–Volterra UDE with a ‖∂U₁/∂x‖² penalty")
         print(_summary(metrics, out_dir))
-    elif args.command == "demo":
-        metrics, out_dir = _run_example(DEMO, args.iters, args.out, 0, not args.no_progress)
-        print(f"nestax demo: {DEMO}, the Lotka–Volterra UDE with a ‖∂U₁/∂x‖² penalty")
-        print(_summary(metrics, out_dir))
+        if not metrics.get("gradient_check_ok", True) and not args.allow_failed_check:
+            print(
+                "nestax: error: the gradient check failed (max relative error "
+                f"{metrics.get('gradient_check_max_rel_error')}); the trained result is not "
+                "trustworthy (pass --allow-failed-check to exit 0 anyway)",
+                file=sys.stderr,
+            )
+            return 1
     elif args.command == "bench":
         benchmarks.run(args.suite, out_dir=args.out, repeats=args.repeats)
     elif args.command == "list":

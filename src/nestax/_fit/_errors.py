@@ -8,16 +8,21 @@ import numpy as np
 
 
 class NonFiniteLossError(FloatingPointError):
-    """A loss term became ``nan`` or ``inf`` during :func:`nestax.fit`.
+    """A loss term, or the gradient of the loss, became ``nan`` or ``inf`` in :func:`nestax.fit`.
 
     Training stops at the first step ``k`` (counted from 0 across all stages) whose terms
     ``L_i(θ_k)`` are not all finite, and the error says which term, at which step and in which
-    stage. The parameters ``θ_{k-1}`` — the last ones whose loss was finite, or the initial
+    stage; a finite loss whose gradient is not finite stops training the same way. The
+    parameters ``θ_{k-1}`` — the last ones whose loss was finite, or the initial
     parameters when step 0 already failed — travel with the error, as does the history of the
     finite steps, so a script can inspect or save them.
 
     Attributes:
         term: name of the first non-finite term (``"total"`` when only the sum overflowed).
+            For a finite loss with a non-finite gradient (``of == "gradient"``), the first term
+            whose own gradient is not finite (``"total"`` for a single-term loss, or when only
+            the sum of the terms' gradients overflowed).
+        of: ``"loss"`` or ``"gradient"``: what stopped being finite.
         value: its value (``nan``, ``inf`` or ``-inf``).
         step: global step index ``k``.
         stage: index of the stage in ``stages``; ``stage_name`` and ``stage_step`` (the step
@@ -46,6 +51,7 @@ class NonFiniteLossError(FloatingPointError):
         stage_step: int,
         params: Any,
         history: dict[str, np.ndarray],
+        of: str = "loss",
     ) -> None:
         self.term = term
         self.value = value
@@ -55,9 +61,60 @@ class NonFiniteLossError(FloatingPointError):
         self.stage_step = stage_step
         self.params = params
         self.history = history
+        self.of = of
         where = "the initial parameters" if step == 0 else f"the parameters of step {step - 1}"
+        what = f"loss term {term!r}" if of == "loss" else f"the gradient of loss term {term!r}"
+        good = "with a finite loss" if of == "loss" else "from which a step succeeded"
         super().__init__(
-            f"fit: loss term {term!r} became {value} at step {step} (stage {stage}, "
+            f"fit: {what} became {value} at step {step} (stage {stage}, "
             f"{stage_name!r}, its step {stage_step}); training stopped. The last parameters "
-            f"with a finite loss ({where}) are in `.params`, the finite history in `.history`."
+            f"{good} ({where}) are in `.params`, the finite history in `.history`."
+        )
+
+
+class StepFailedError(RuntimeError):
+    """A training step failed at run time (a solver inside the loss gave up, say).
+
+    A run-time error inside the compiled step — an ODE solve of a :class:`nestax.ude.UDE` built
+    with ``on_failure="raise"`` that reaches ``max_steps``, any ``equinox.error_if`` — stops
+    training like a non-finite loss does: the error names the step ``k`` and the stage, carries
+    the parameters ``θ_{k-1}`` of the last step that succeeded and the history before ``k``, and,
+    with a ``checkpoint_dir``, a checkpoint of the state just before step ``k`` is saved.
+
+    Attributes:
+        reason: the underlying error's message.
+        step, stage, stage_name, stage_step: where training stopped, as in
+            :class:`NonFiniteLossError`.
+        params: the parameters of the last step that succeeded (the initial ones if step 0
+            failed).
+        history: ``dict`` term -> ``np.ndarray`` of the ``k`` steps before the failure.
+        checkpoint: the path of the checkpoint saved (its JSON file), or ``None``.
+    """
+
+    def __init__(
+        self,
+        *,
+        reason: str,
+        step: int,
+        stage: int,
+        stage_name: str,
+        stage_step: int,
+        params: Any,
+        history: dict[str, np.ndarray],
+        checkpoint: Any = None,
+    ) -> None:
+        self.reason = reason
+        self.step = step
+        self.stage = stage
+        self.stage_name = stage_name
+        self.stage_step = stage_step
+        self.params = params
+        self.history = history
+        self.checkpoint = checkpoint
+        where = "the initial parameters" if step == 0 else f"the parameters of step {step - 1}"
+        saved = f"; checkpoint {checkpoint}" if checkpoint is not None else ""
+        super().__init__(
+            f"fit: step {step} failed (stage {stage}, {stage_name!r}, its step {stage_step}): "
+            f"{reason}\nTraining stopped. The last parameters from which a step succeeded "
+            f"({where}) are in `.params`, the history in `.history`{saved}."
         )

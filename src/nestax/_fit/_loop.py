@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -18,7 +19,7 @@ from . import _checkpoint
 from ._ahead import compile_ahead
 from ._args import check_options, check_stages
 from ._early_stopping import EarlyStopping
-from ._errors import NonFiniteLossError
+from ._errors import NonFiniteLossError, StepFailedError
 from ._history import History
 from ._result import FitResult
 from ._signals import StopRequest
@@ -27,6 +28,13 @@ from ._step import is_linesearch, loss_terms, make_step, strong
 
 DEFAULT_STAGES = (Stage("adam", 5000, learning_rate=1e-3), Stage("lbfgs", 1000))
 MAX_CHUNK = 500  # steps dispatched ahead of the host at most, whatever `every` is
+SNAPSHOT_EVERY = 64  # steps between copies of the carry kept to recover from a failed step
+
+
+@jax.jit
+def _copy_leaves(leaves: list[jax.Array]) -> list[jax.Array]:
+    """Fresh buffers for ``leaves``, in one dispatch (a copy per leaf costs one each)."""
+    return [jnp.copy(x) for x in leaves]
 
 
 def _copy(tree: Any) -> Any:
@@ -74,7 +82,9 @@ def fit(
         every: how often (in steps) the history is fetched and the callback called.
         progress: show a tqdm progress bar with the stage, the total and the terms.
         checkpoint_dir: a folder for checkpoints; one is saved every ``checkpoint_every``
-            steps, when training is interrupted and when it ends.
+            steps, when training is interrupted and when it ends. It is checked before the
+            first step (created if missing, writable, some free space): a folder that cannot
+            hold checkpoints raises ``ValueError`` at once, not after the training.
         checkpoint_every: steps between periodic checkpoints (needs ``checkpoint_dir``).
         early_stopping: an :class:`EarlyStopping` rule on the total.
         resume: continue from the newest checkpoint in ``checkpoint_dir`` (start afresh when
@@ -89,7 +99,13 @@ def fit(
 
     Raises:
         NonFiniteLossError: a term became ``nan`` or ``inf``; it names the term, the step and
-            the stage, and carries the last parameters with a finite loss.
+            the stage, and carries the last parameters with a finite loss. A finite loss with a
+            non-finite gradient stops the same way (``of="gradient"``).
+        StepFailedError: the step failed at run time (a UDE solve with ``on_failure="raise"``
+            that reached ``max_steps``); it names the step, carries the last parameters from
+            which a step succeeded and, with ``checkpoint_dir``, the checkpoint saved.
+
+    Both save a checkpoint of the state before the failing step when ``checkpoint_dir`` is set.
 
     Example:
         >>> import jax.numpy as jnp, nestax as nx
@@ -107,7 +123,12 @@ def fit(
     dyn, static = eqx.partition(params, eqx.is_inexact_array)
     if not jax.tree.leaves(dyn):
         raise ValueError("fit: argument `params` has no floating-point array leaves to train")
-    names = loss_terms(loss, dyn, static, key)
+    names = loss_terms(loss, dyn, static, key)  # traced, not compiled
+    if checkpoint_dir is not None:  # found now, not at the first save after the training
+        # parameters, optimizer state (Adam: two moments) and the history, with a margin
+        nbytes = 4 * sum(np.dtype(x.dtype).itemsize * np.size(x) for x in jax.tree.leaves(dyn))
+        nbytes += 8 * (len(names) + 1) * sum(s.steps for s in stages)
+        _checkpoint.check_dir(checkpoint_dir, nbytes)
     loop = _Loop(loss, dyn, static, stages, names, key, jit)
     if resume:
         found = _checkpoint.load_latest(checkpoint_dir)  # type: ignore[arg-type]
@@ -129,6 +150,7 @@ class _Loop:
         self.carry = (dyn, None, _copy(dyn), jnp.asarray(False))
         self.rows: list[jax.Array] = []
         self.stopped: str | None = None
+        self._snap: tuple[int, int, list[jax.Array], int] | None = None  # see `_recover`
 
     # The carry (θ_k, optimizer state, θ_good, failed) lives as a flat list of leaves while a
     # stage runs, and is rebuilt as a tree only where the host needs it.
@@ -165,7 +187,10 @@ class _Loop:
             arrays["key"], _checkpoint._to_numpy(self.key)
         ):
             raise ValueError("fit(resume=True): argument `key` differs from the checkpoint's key")
-        dyn = _checkpoint.restore(self.carry[0], arrays, "params", meta["n_params"], "parameters")
+        dyn = _checkpoint.restore(
+            self.carry[0], arrays, "params", meta["n_params"], "parameters",
+            meta.get("param_paths"),
+        )  # fmt: skip
         self.gstep, self.stage, self.stage_step = (
             meta["global_step"],
             meta["stage"],
@@ -178,7 +203,9 @@ class _Loop:
         else:
             template = strong(self.stages[self.stage].transformation.init(dyn))
             what = f"optimizer state of stage {self.stage}"
-            opt_state = _checkpoint.restore(template, arrays, "opt", meta["n_opt"], what)
+            opt_state = _checkpoint.restore(
+                template, arrays, "opt", meta["n_opt"], what, meta.get("opt_paths")
+            )
         self.carry = (dyn, opt_state, _copy(dyn), jnp.asarray(False))
 
     # ----------------------------------------------------------------------------- running
@@ -207,15 +234,17 @@ class _Loop:
             try:
                 self._stages(stop)
             except KeyboardInterrupt:
-                stop.critical = False
+                stop.critical = True  # a further Ctrl-C waits until the checkpoint is written
                 self._sync(callback=False)
                 self.stopped = "interrupted"
             finally:
-                if pool is not None:
+                if pool is not None:  # a compilation running goes on, on its daemon thread
                     pool.shutdown(wait=False, cancel_futures=True)
+            stop.critical = True
             self.stopped = self.stopped or "completed"
             if checkpoint_dir is not None:
                 self._save()
+            stop.critical = stop.deferred = False  # stopping anyway: the result comes back
         wall = time.perf_counter() - t0
         steps_run = self.gstep - start_step
         steady = steps_run - self.compiled
@@ -256,16 +285,24 @@ class _Loop:
                 uses_key=self.key is not None, linesearch=is_linesearch(opt_state), jit=self.jit,
             )  # fmt: skip
             self.bar.set_description(f"{stage.name} ({self.stage + 1}/{n})", refresh=False)
-            first = True
+            self._step, first = step, True
             while self.stopped is None and self.stage_step < stage.steps:
                 end = self.gstep + stage.steps - self.stage_step
                 end = min(end, self._next(self.gstep - 1, self.every) + 1, self.gstep + MAX_CHUNK)
                 if self.checkpoint_every and self.checkpoint_dir is not None:
                     end = min(end, self._next(self.gstep, self.checkpoint_every))
+                self._snapshot()
                 while self.gstep < end and not stop.requested:
                     t = time.perf_counter()
                     stop.critical = True
-                    self.leaves, row = step(self.leaves, self.key, np.uint32(self.gstep))
+                    try:
+                        self.leaves, row = step(self.leaves, self.key, np.uint32(self.gstep))
+                    except Exception as err:
+                        stop.critical = False
+                        if not self._failed_at_run_time(err):
+                            raise  # a trace-time error of the loss: as it is
+                        self._recover(err, self.gstep + 1)
+                        continue
                     self.rows.append(row)
                     self.gstep, self.stage_step = self.gstep + 1, self.stage_step + 1
                     stop.critical = False
@@ -288,21 +325,33 @@ class _Loop:
         """Fetch the pending rows; guard, record, report, and act on them."""
         if not self.rows:
             return
-        block = np.stack(jax.device_get(self.rows))  # transfers overlap; no stacking kernel
+        try:
+            block = np.stack(jax.device_get(self.rows))  # transfers overlap; no stacking kernel
+        except Exception as err:  # a step failed at run time, seen only now (asynchronous)
+            self._recover(err, self.gstep)
+            return self._sync(callback=callback)
         self.rows = []
         start = self.gstep - len(block)
         finite = np.isfinite(block)
+        block = block[:, :-1]  # the last column flags a non-finite gradient
         if not finite.all():
             j = int(np.argmin(finite.all(axis=1)))
             col = int(np.argmin(finite[j]))
             self.history.extend(block[:j])
             k = start + j
-            raise NonFiniteLossError(
-                term=self.columns[col], value=float(block[j, col]), step=k, stage=self.stage,
-                stage_name=self.stages[self.stage].name,
-                stage_step=k - (self.gstep - self.stage_step),
+            of, value, term = "loss", float(block[j, min(col, block.shape[1] - 1)]), None
+            if col == block.shape[1]:  # the terms are finite; their gradient is not
+                of, value, term = "gradient", float("nan"), self._bad_gradient(k) or "total"
+            # the failed steps left the carry as it was before step k: checkpoint that state
+            self.gstep, self.stage_step = k, k - (self.gstep - self.stage_step)
+            error = NonFiniteLossError(
+                term=term or self.columns[col], value=value, step=k, stage=self.stage,
+                stage_name=self.stages[self.stage].name, stage_step=self.stage_step,
                 params=eqx.combine(self.carry[2], self.static), history=self.history.as_dict(),
+                of=of,
             )  # fmt: skip
+            error.checkpoint = self._save() if self.checkpoint_dir is not None else None
+            raise error
         self.history.extend(block)
         last = block[-1]
         self.bar.set_postfix_str(
@@ -320,12 +369,102 @@ class _Loop:
         if every_ckpt and self.gstep % every_ckpt == 0 and self.stopped is None:
             self._save()
 
-    def _save(self) -> None:
+    def _bad_gradient(self, k: int) -> str | None:
+        """The first term whose gradient at ``θ_k`` (the carry's parameters: a failed step
+        leaves them) is not finite, or ``None`` when only their sum overflows."""
+        if not self.names:
+            return None
+        dyn = self.carry[0]
+        key = None if self.key is None else jax.random.fold_in(self.key, np.uint32(k))
+        for name in self.names:
+
+            def term(d: Any, name: str = name) -> Any:
+                params = eqx.combine(d, self.static)
+                return (self.loss(params) if key is None else self.loss(params, key))[name]
+
+            grad = (jax.jit(jax.grad(term)) if self.jit else jax.grad(term))(dyn)
+            if not all(np.isfinite(np.asarray(g)).all() for g in jax.tree.leaves(grad)):
+                return name
+        return None
+
+    # ------------------------------------------------------------------------- run-time failures
+    # A step whose loss fails at run time (an `equinox.error_if`, a UDE solve with
+    # on_failure="raise") raises from the step call or, dispatched ahead, from the fetch of its
+    # rows; either way the buffers it was given are donated and lost. So a copy of the carry is
+    # kept (taken at the start of a chunk, at most every SNAPSHOT_EVERY steps and at the start
+    # of each stage: one device copy of the carry, one dispatch), and a failure re-runs the
+    # steps one at a time from that copy, keeping the input of each step, until the failing one.
+    def _snapshot(self, *, force: bool = False) -> None:
+        snap = self._snap
+        if force or snap is None or snap[3] != self.stage or self.gstep - snap[0] >= SNAPSHOT_EVERY:
+            leaves = _copy_leaves(self.leaves) if self.jit else [x.copy() for x in self.leaves]
+            self._snap = (self.gstep, self.stage_step, leaves, self.stage)
+
+    def _failed_at_run_time(self, err: Exception) -> bool:
+        if isinstance(err, jax.errors.JaxRuntimeError | eqx.EquinoxRuntimeError):
+            return True
+        return any(isinstance(x, jax.Array) and x.is_deleted() for x in self.leaves)
+
+    def _recover(self, err: Exception, upto: int) -> None:
+        """Re-run the steps from the chunk's start to ``upto``; raise at the one that fails."""
+        if self._snap is None:
+            raise err
+        self.gstep, self.stage_step, leaves, _ = self._snap
+        self._snap = None  # its buffers are donated below
+        self.rows = []
+        recorded = len(self.history)  # the rows of steps before it are in the history already
+        while self.gstep < upto:
+            keep = _copy_leaves(leaves) if self.jit else leaves  # the step donates its input
+            try:
+                leaves, row = self._step(leaves, self.key, np.uint32(self.gstep))
+                jax.block_until_ready((leaves, row))
+            except Exception as again:
+                self.leaves = keep  # (θ_k, s_k, θ_{k-1}, flag): the state before step k
+                self._stop_failed(again)
+            if self.gstep >= recorded:
+                self.rows.append(row)
+            self.gstep, self.stage_step = self.gstep + 1, self.stage_step + 1
+        self.leaves = leaves
+        self._snapshot(force=True)
+        warnings.warn(
+            f"fit: a step failed ({_reason(err)}) but passed when run again; training goes on",
+            stacklevel=3,
+        )
+
+    def _stop_failed(self, err: Exception) -> None:
+        k, stage_step = self.gstep, self.stage_step
+        self._sync(callback=False)  # the rows before step k (an earlier nan is reported first)
+        path = self._save() if self.checkpoint_dir is not None else None
+        raise StepFailedError(
+            reason=_reason(err), step=k, stage=self.stage, stage_name=self.stages[self.stage].name,
+            stage_step=stage_step, params=eqx.combine(self.carry[2], self.static),
+            history=self.history.as_dict(), checkpoint=path,
+        ) from err  # fmt: skip
+
+    def _save(self) -> Any:
+        """Save a checkpoint of the current state; its JSON file's path, or ``None``."""
         if any(isinstance(x, jax.Array) and x.is_deleted() for x in self.leaves):
             warnings.warn("fit: interrupted mid-step; no checkpoint saved", stacklevel=3)
-            return
+            return None
         dyn, opt_state, _, _ = self.carry
-        _checkpoint.save(
-            self.checkpoint_dir, meta=self._meta(), params=dyn, opt_state=opt_state,
-            key=self.key, history=self.history.rows(),
-        )  # fmt: skip
+        try:
+            return _checkpoint.save(
+                self.checkpoint_dir, meta=self._meta(), params=dyn, opt_state=opt_state,
+                key=self.key, history=self.history.rows(),
+            )  # fmt: skip
+        except OSError as err:  # a full disk, a lost mount: the training itself is not lost
+            warnings.warn(
+                f"fit: could not save the checkpoint of step {self.gstep} in "
+                f"{self.checkpoint_dir}: {err}; training goes on", stacklevel=3,
+            )  # fmt: skip
+            return None
+
+
+def _reason(err: BaseException) -> str:
+    """The readable part of a run-time error (equinox's message inside XLA's text)."""
+    text = str(err)
+    found = re.search(r"EquinoxRuntimeError: (.*?)(?:\n\s*\n|$)", text, re.S)
+    if found:
+        return found.group(1).strip()
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[0] if lines else type(err).__name__

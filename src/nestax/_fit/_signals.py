@@ -13,9 +13,11 @@ class StopRequest:
     The loop checks ``requested`` after every step, saves a checkpoint and returns, so a step
     is never cut in half. A second Ctrl-C raises ``KeyboardInterrupt`` (useful when a slow
     callback holds the loop), except while the loop is recording a step (``critical``): then
-    the loop raises it itself right after. The previous handlers are restored on exit. Outside
-    the main thread, where Python cannot install handlers, nothing is installed and only a
-    ``KeyboardInterrupt`` raised by a callback stops the run.
+    the loop raises it itself right after; and once training stops, while the last checkpoint
+    is written, a further Ctrl-C is held back so the checkpoint is complete. The previous
+    handlers are restored on exit. Outside the main thread, where Python cannot install
+    handlers, nothing is installed and only a ``KeyboardInterrupt`` raised by a callback stops
+    the run.
     """
 
     def __init__(self) -> None:

@@ -2,7 +2,8 @@
 
 A step maps the carry ``(θ_k, s_k, θ_good, failed)`` — parameters, optimizer state, the last
 parameters with a finite loss, a sticky failure flag — and the step index ``k`` to the next
-carry and the row ``(L_1(θ_k), ..., L_n(θ_k), L(θ_k))`` of the history. When a term of the row
+carry and the row ``(L_1(θ_k), ..., L_n(θ_k), L(θ_k), g_k)`` of the history, where ``g_k`` is 0
+when the gradient is finite and ``nan`` when not (the host strips it). When a term of the row
 is not finite, or an earlier step failed, the step returns its carry unchanged (flagged), so a
 chunk of steps dispatched ahead of the host's check cannot drift past the failure and
 ``θ_good`` still holds the last good parameters when the host sees the row.
@@ -189,6 +190,10 @@ def _build(
             (_, row), grad = jax.value_and_grad(evaluate, has_aux=True)(dyn, step_key)
             updates, new_state = transformation.update(grad, opt_state, dyn)
         new_dyn = optax.apply_updates(dyn, updates)
+        # one fused reduction over the gradient: a finite loss can have a nan gradient (the
+        # untaken branch of a `where`), which would turn the parameters into nan
+        grad_ok = jnp.all(jnp.stack([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grad)]))
+        row = jnp.concatenate([row, jnp.where(grad_ok, 0.0, jnp.nan).astype(row.dtype)[None]])
         ok = jnp.all(jnp.isfinite(row)) & ~failed
         new_dyn, new_state, good = _select(
             ok, (new_dyn, strong(new_state), dyn), (dyn, opt_state, good)

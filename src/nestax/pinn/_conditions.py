@@ -45,12 +45,24 @@ from ._domains import Box, Domain, TimeSpace
 PointFn = Callable[[jax.Array], jax.Array]
 
 
-def _value(g: PointFn | float | None, x: jax.Array) -> jax.Array:
+def _value(g: PointFn | float | None, x: jax.Array, where: str = "") -> jax.Array:
+    """``g(x)`` (a number: itself; ``None``: zero), checked to be a scalar at trace time."""
     if g is None:
         return jnp.zeros((), x.dtype)
     if callable(g):
-        return jnp.asarray(g(x))
+        out = jnp.asarray(g(x))
+        if out.shape != ():
+            raise ValueError(
+                f"{where or 'condition'}: must return a scalar, shape (), at one point of shape "
+                f"{tuple(x.shape)}; got shape {out.shape}"
+            )
+        return out
     return jnp.asarray(g, x.dtype)
+
+
+def _check_at(fn: Callable[[jax.Array], Any], x: jax.Array) -> None:
+    """Trace ``fn`` at the point ``x`` (shapes only): its shape checks run now, at build time."""
+    jax.eval_shape(fn, jax.ShapeDtypeStruct(x.shape, x.dtype))
 
 
 def _check_fn(g: Any, cls: str, arg: str) -> None:
@@ -62,7 +74,14 @@ def _check_fn(g: Any, cls: str, arg: str) -> None:
 
 
 class Condition:
-    """A soft condition: ``points(domain, n, method, seed)`` and ``residual(u, x)``."""
+    """A soft condition: ``points(domain, n, method, seed)`` and ``residual(u, x)``.
+
+    A condition holds only what it was built with: a :class:`~nestax.pinn.Problem` never
+    writes onto it, so one condition object may serve several problems. What a condition needs
+    from the domain (a normal, a period) comes from ``bind(domain)``, which returns a new
+    condition (the default returns ``self``); ``check(x)`` traces its data at one point ``x``
+    and raises on a wrong shape (called by ``Problem`` at build time).
+    """
 
     name: str = "condition"
 
@@ -71,6 +90,13 @@ class Condition:
 
     def residual(self, u: PointFn, x: jax.Array) -> jax.Array:
         raise NotImplementedError
+
+    def bind(self, domain: Domain) -> Condition:
+        """This condition on ``domain`` (a new object when the domain matters)."""
+        return self
+
+    def check(self, x: jax.Array) -> None:
+        """Raise ``ValueError`` if the condition's data has the wrong shape at the point ``x``."""
 
 
 class Dirichlet(Condition):
@@ -86,7 +112,10 @@ class Dirichlet(Condition):
         return domain.sample_boundary(n, method=method, seed=seed)
 
     def residual(self, u, x):
-        return u(x) - _value(self.g, x)
+        return u(x) - _value(self.g, x, "Dirichlet: argument `g`")
+
+    def check(self, x):
+        _check_at(lambda p: _value(self.g, p, "Dirichlet: argument `g`"), x)
 
 
 class BoundaryResidual(Condition):
@@ -120,13 +149,24 @@ class Neumann(Condition):
         self.h, self.domain = h, domain
 
     def points(self, domain, n, method, seed):
-        self.domain = domain
         return domain.sample_boundary(n, method=method, seed=seed)
+
+    def bind(self, domain):
+        """The normal from ``domain`` unless one was given at construction."""
+        return self if self.domain is not None else Neumann(self.h, domain=domain)
 
     def residual(self, u, x):
         if self.domain is None:
-            raise ValueError("Neumann: no domain to take the normal from; pass `domain=`")
-        return jnp.dot(nx.gradient(u)(x), self.domain.normal(x)) - _value(self.h, x)
+            raise ValueError(
+                "Neumann: no domain to take the normal from; pass `domain=` or use "
+                "`bind(domain)` (Problem does)"
+            )
+        return jnp.dot(nx.gradient(u)(x), self.domain.normal(x)) - _value(
+            self.h, x, "Neumann: argument `h`"
+        )
+
+    def check(self, x):
+        _check_at(lambda p: _value(self.h, p, "Neumann: argument `h`"), x)
 
 
 def _time_domain(domain: Domain, cls: str) -> TimeSpace:
@@ -148,7 +188,10 @@ class Initial(Condition):
         return _time_domain(domain, "Initial").sample_initial(n, method=method, seed=seed)
 
     def residual(self, u, x):
-        return u(x) - _value(self.g, x)
+        return u(x) - _value(self.g, x, "Initial: argument `g`")
+
+    def check(self, x):
+        _check_at(lambda p: _value(self.g, p, "Initial: argument `g`"), x)
 
 
 class InitialDerivative(Condition):
@@ -164,7 +207,10 @@ class InitialDerivative(Condition):
         return _time_domain(domain, "InitialDerivative").sample_initial(n, method=method, seed=seed)
 
     def residual(self, u, x):
-        return nx.gradient(u)(x)[0] - _value(self.g, x)
+        return nx.gradient(u)(x)[0] - _value(self.g, x, "InitialDerivative: argument `g`")
+
+    def check(self, x):
+        _check_at(lambda p: _value(self.g, p, "InitialDerivative: argument `g`"), x)
 
 
 class Periodic(Condition):
@@ -173,26 +219,37 @@ class Periodic(Condition):
 
     name = "periodic"
 
-    def __init__(self, axis: int, derivative: bool = False) -> None:
+    def __init__(self, axis: int, derivative: bool = False, shift: float | None = None) -> None:
         if not isinstance(axis, int) or isinstance(axis, bool) or axis < 0:
             raise ValueError(f"Periodic: argument `axis` must be an integer >= 0; got {axis!r}")
-        self.axis, self.derivative, self.shift = axis, derivative, None
+        if shift is not None and not (np.isfinite(shift) and shift > 0):
+            raise ValueError(f"Periodic: argument `shift` must be finite and > 0; got {shift!r}")
+        self.axis, self.derivative = axis, derivative
+        self.shift = None if shift is None else float(shift)
 
-    def points(self, domain, n, method, seed):
-        box = Box(domain.lower, domain.upper)
+    def _check_axis(self, domain):
         if self.axis >= domain.dim:
             raise ValueError(
                 f"Periodic: argument `axis`={self.axis} out of range for a domain of dim "
                 f"{domain.dim}"
             )
+
+    def points(self, domain, n, method, seed):
+        self._check_axis(domain)
+        box = Box(domain.lower, domain.upper)
         pts = box.sample(n, method=method, seed=seed)
         pts[:, self.axis] = domain.lower[self.axis]
-        self.shift = float(domain.upper[self.axis] - domain.lower[self.axis])
         return pts
+
+    def bind(self, domain):
+        """The period (the width of ``domain`` along ``axis``) as a new condition."""
+        self._check_axis(domain)
+        width = float(domain.upper[self.axis] - domain.lower[self.axis])
+        return Periodic(self.axis, self.derivative, shift=width)
 
     def residual(self, u, x):
         if self.shift is None:
-            raise ValueError("Periodic: call `points(domain, ...)` first (Problem does)")
+            raise ValueError("Periodic: no period; use `bind(domain)` (Problem does)")
         y = x.at[self.axis].add(self.shift)
         out = u(x) - u(y)
         if self.derivative:
@@ -230,9 +287,21 @@ class HardConstraint:
         """The trial function :math:`x \\mapsto g(x) + \\varphi(x) N(x)` for the network ``net``."""
 
         def u(x):
-            return _value(self.particular, x) + self.distance(x) * net(x)
+            phi = jnp.asarray(self.distance(x))
+            if phi.shape != ():
+                raise ValueError(
+                    "HardConstraint: argument `distance` must return a scalar, shape (), at one "
+                    f"point of shape {tuple(x.shape)}; got shape {phi.shape}"
+                )
+            return _value(self.particular, x, "HardConstraint: argument `particular`") + phi * net(
+                x
+            )
 
         return u
+
+    def check(self, x: jax.Array) -> None:
+        """Raise ``ValueError`` if ``distance`` or ``particular`` is not scalar at ``x``."""
+        _check_at(self.wrap(lambda p: jnp.zeros((), p.dtype)), x)
 
 
 def unit_ball_ansatz(d: int | None = None) -> HardConstraint:

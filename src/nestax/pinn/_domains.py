@@ -102,7 +102,14 @@ def _vector(v, name: str, cls: str) -> np.ndarray:
     arr = np.atleast_1d(np.asarray(v, dtype=np.float64))
     if arr.ndim != 1:
         raise ValueError(f"{cls}: argument `{name}` must be a 1-D sequence; got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{cls}: argument `{name}` must be finite; got {arr.tolist()}")
     return arr
+
+
+def _count(n: int, what: str = "sample_boundary") -> None:
+    if not isinstance(n, int | np.integer) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"{what}: argument `n` must be an integer >= 1; got {n!r}")
 
 
 class Box(Domain):
@@ -140,10 +147,16 @@ class Box(Domain):
         return sign * jax.nn.one_hot(k % self.dim, self.dim, dtype=x.dtype)
 
     def sample_boundary(self, n: int, *, method: str = "sobol", seed: int = 0) -> np.ndarray:
-        """``n`` points on the faces, each face getting a share proportional to its area."""
+        """``n`` points on the faces, each face getting a share proportional to its area.
+
+        An interval's boundary is its two ends: ``n`` is rounded up to an even number (at
+        least 2), half of the points at each end, so both ends weigh the same in a loss.
+        """
+        _count(n)
         width = self.upper - self.lower
         if self.dim == 1:
-            return np.array([[self.lower[0]], [self.upper[0]]])[np.arange(n) % 2]
+            m = max(2, n + n % 2)
+            return np.array([[self.lower[0]], [self.upper[0]]])[np.arange(m) % 2]
         area = np.array([np.prod(np.delete(width, i)) for i in range(self.dim)])
         u = _unit_cube(n, self.dim, method, seed)
         pts = self.lower + width * u
@@ -169,8 +182,8 @@ class Ball(Domain):
 
     def __init__(self, center: Sequence[float], radius: float = 1.0) -> None:
         self.center = _vector(center, "center", "Ball")
-        if not float(radius) > 0:
-            raise ValueError(f"Ball: argument `radius` must be positive; got {radius!r}")
+        if not (np.isfinite(float(radius)) and float(radius) > 0):
+            raise ValueError(f"Ball: argument `radius` must be finite and positive; got {radius!r}")
         self.radius, self.dim = float(radius), self.center.size
         self.lower, self.upper = self.center - radius, self.center + radius
 
@@ -210,6 +223,7 @@ class Ball(Domain):
         return c[None] + rad * g / jnp.linalg.norm(g, axis=1, keepdims=True)
 
     def sample_boundary(self, n: int, *, method: str = "sobol", seed: int = 0) -> np.ndarray:
+        _count(n)
         if self.dim == 2 and method != "uniform":
             angle = 2 * np.pi * _unit_cube(n, 1, method, seed)[:, 0]
             return self.center + self.radius * np.stack([np.cos(angle), np.sin(angle)], 1)
@@ -229,8 +243,8 @@ class TimeSpace(Domain):
     """
 
     def __init__(self, t0: float, t1: float, space: Domain) -> None:
-        if not float(t1) > float(t0):
-            raise ValueError(f"TimeSpace: need t0 < t1; got t0={t0!r}, t1={t1!r}")
+        if not (np.isfinite([float(t0), float(t1)]).all() and float(t1) > float(t0)):
+            raise ValueError(f"TimeSpace: need finite t0 < t1; got t0={t0!r}, t1={t1!r}")
         if not isinstance(space, Domain):
             raise TypeError(f"TimeSpace: argument `space` must be a Domain; got {space!r}")
         self.t0, self.t1, self.space = float(t0), float(t1), space
@@ -265,8 +279,8 @@ class TimeSpace(Domain):
         return jnp.concatenate([t, x], 1)
 
     def sample_boundary(self, n: int, *, method: str = "sobol", seed: int = 0) -> np.ndarray:
-        t = self.t0 + (self.t1 - self.t0) * _unit_cube(n, 1, method, seed + 1)
-        x = self.space.sample_boundary(n, method=method, seed=seed)
+        x = self.space.sample_boundary(n, method=method, seed=seed)  # an interval: both ends
+        t = self.t0 + (self.t1 - self.t0) * _unit_cube(len(x), 1, method, seed + 1)
         return np.concatenate([t, x], 1)
 
     def sample_initial(self, n: int, *, method: str = "sobol", seed: int = 0) -> np.ndarray:

@@ -106,6 +106,11 @@ class Problem:
             raise ValueError(f"Problem: unknown sampling={sampling!r}; expected one of {METHODS}")
         if constraint is not None and not isinstance(constraint, HardConstraint):
             raise TypeError(f"Problem: `constraint` must be a HardConstraint; got {constraint!r}")
+        for arg, n in (("n_interior", n_interior), ("n_boundary", n_boundary)):
+            if n is None and arg == "n_boundary":
+                continue
+            if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+                raise ValueError(f"Problem: argument `{arg}` must be an integer >= 1; got {n!r}")
         self.residual, self.domain, self.constraint = residual, domain, constraint
         self.net = _default_net if net is None else net
         self.sampling, self.seed = sampling, seed
@@ -116,8 +121,13 @@ class Problem:
         }
         for i, c in enumerate(conditions):
             name = c.name if c.name not in self.conditions else f"{c.name}_{i}"
+            pts = jnp.asarray(c.points(domain, nb, sampling, seed + 101 * (i + 1)))
+            c = c.bind(domain)  # a condition of this problem; the caller's is left as it was
+            c.check(pts[0])  # data of the wrong shape is refused now, not broadcast
             self.conditions[name] = c
-            self.points[name] = jnp.asarray(c.points(domain, nb, sampling, seed + 101 * (i + 1)))
+            self.points[name] = pts
+        if constraint is not None:
+            constraint.check(self.points["residual"][0])
 
     @property
     def terms(self) -> tuple[str, ...]:
@@ -153,8 +163,34 @@ class Problem:
             raise ValueError(
                 f"Problem.loss: unknown weight names {sorted(unknown)}; terms are {self.terms}"
             )
+        for name, w in weights.items():
+            if isinstance(w, jax.core.Tracer):
+                continue  # weights computed under a transformation are the caller's to check
+            if not (np.ndim(w) == 0 and np.isfinite(w) and w >= 0):
+                raise ValueError(
+                    f"Problem.loss: argument `weights` must be finite numbers >= 0; "
+                    f"{name!r} is {w!r}"
+                )
+        points = dict(points or {})
+        if unknown := sorted(set(points) - set(self.points)):
+            raise ValueError(
+                f"Problem.loss: argument `points` has unknown keys {unknown}; the valid keys are "
+                f"{sorted(self.points)}"
+            )
+        for name, x in points.items():
+            shape = tuple(np.shape(x))
+            if len(shape) != 2 or shape[1] != self.domain.dim or shape[0] < 1:
+                raise ValueError(
+                    f"Problem.loss: argument `points`[{name!r}] must have shape (n, "
+                    f"{self.domain.dim}) with n >= 1; got {shape}"
+                )
+        if isinstance(resample, bool) or not isinstance(resample, int) or resample < 0:
+            raise ValueError(
+                f"Problem.loss: argument `resample` must be an integer >= 0 (0: the stored "
+                f"points); got {resample!r}"
+            )
         pts = dict(self.points)
-        pts.update(points or {})
+        pts.update(points)
 
         def terms(params, interior):
             u = self.trial(params)

@@ -180,8 +180,13 @@ class UDE(eqx.Module):
             ``on_failure="raise"`` a failure raises instead) and ``stats``.
         """
         u0, ts = self._check(u0, ts, t0, "solve")
+        _finite_on_host({"u0": u0, "ts": ts, "params": params, "args": args}, "solve")
+        self._check_field(params, u0, ts, args, t0, "solve")
         sol = self._diffeqsolve(params, u0, ts, args, t0, diffrax.SaveAt(ts=ts))
-        return self._guard(sol, "UDE.solve")
+        if self.on_failure == "flag":
+            return sol
+        index = jnp.where((bad := _bad_inputs(u0, ts, params, args)) != 0, bad, sol.result._value)
+        return self._guard(sol, "UDE.solve", index, self._messages("UDE.solve"))
 
     def solve_many(
         self, params: Any, u0s: Any, ts: Any, args: Any = None, *, t0: Any = None
@@ -223,11 +228,37 @@ class UDE(eqx.Module):
                 f"{tuple(ts.shape)}"
             )
         ts_axis = 0 if ts.ndim == 2 else None
-        one = lambda u0, t: self._diffeqsolve(
-            params, *self._check(u0, t, t0, "solve_many"), args, t0, diffrax.SaveAt(ts=t)
+        _finite_on_host({"u0s": u0s, "ts": ts, "params": params, "args": args}, "solve_many")
+
+        def one(u0, t):
+            u0, t = self._check(u0, t, t0, "solve_many")
+            self._check_field(params, u0, t, args, t0, "solve_many")
+            sol = self._diffeqsolve(params, u0, t, args, t0, diffrax.SaveAt(ts=t))
+            return sol, _bad_inputs(u0, t, params, args)
+
+        sol, bad = jax.vmap(one, in_axes=(0, ts_axis))(u0s, ts)
+        if self.on_failure == "flag":
+            return sol
+        # one message per (first failing trajectory, reason): the error names the trajectory
+        codes = jnp.where(bad != 0, bad, sol.result._value)
+        base = self._messages("UDE.solve_many")
+        n, cap = u0s.shape[0], min(u0s.shape[0], _NAMED)
+        first = jnp.argmax(codes != 0)
+        index = jnp.where(
+            jnp.any(codes != 0), jnp.minimum(first, cap) * len(base) + codes[first], 0
         )
-        sol = jax.vmap(one, in_axes=(0, ts_axis))(u0s, ts)
-        return self._guard(sol, "UDE.solve_many")
+        text = tuple(
+            m.replace(
+                "UDE.solve_many:",
+                f"UDE.solve_many: trajectory {b} (of {n})"
+                if b < cap
+                else f"UDE.solve_many: a trajectory with index >= {cap} (of {n})",
+                1,
+            )
+            for b in range(cap + 1)
+            for m in base
+        )
+        return self._guard(sol, "UDE.solve_many", index, text)
 
     def _check(self, u0, ts, t0, op):
         u0 = _float_array(u0, "u0", op)
@@ -243,13 +274,35 @@ class UDE(eqx.Module):
             )
         return u0, ts
 
-    def _guard(self, sol: diffrax.Solution, where: str) -> diffrax.Solution:
-        if self.on_failure == "flag":
-            return sol
-        index = sol.result._value
-        text = messages(where, self.solver, self.stepsize_controller, self.max_steps)
+    def _messages(self, where: str) -> tuple[str, ...]:
+        """diffrax's reasons, then one per non-finite input (the codes of `_bad_inputs`)."""
+        solver = messages(where, self.solver, self.stepsize_controller, self.max_steps)
+        inputs = tuple(
+            f"{where}: argument `{name}` is not finite (nan or inf), so the solve means nothing "
+            "(it would report reaching max_steps, or return inf); check the values passed in "
+            "(under jit they cannot be checked before the solve)."
+            for name in _INPUTS
+        )
+        return solver + inputs
+
+    def _guard(
+        self, sol: diffrax.Solution, where: str, index: jax.Array, text: tuple[str, ...]
+    ) -> diffrax.Solution:
+        """``sol``, raising ``text[index]`` at run time where ``index != 0``."""
         forward = isinstance(self.adjoint, diffrax.ForwardMode)
         return eqx.tree_at(lambda s: s.ys, sol, guard(sol.ys, index, text, forward=forward))
+
+    def _check_field(self, params, u0, ts, args, t0, op) -> None:
+        """Trace the vector field once at the start: ``du/dt`` must have the shape of ``u``."""
+        start = ts[0] if t0 is None else t0
+        out = jax.eval_shape(lambda: self.vector_field(start, u0, params, args))
+        shape = getattr(out, "shape", None)
+        if shape != u0.shape:
+            got = shape if shape is not None else type(out).__name__
+            raise ValueError(
+                f"UDE.{op}: argument `vector_field` must return du/dt with the shape of `u`, "
+                f"{tuple(u0.shape)}; got {got}"
+            )
 
     # ----------------------------------------------------------------------------- checks
     def accepted_steps(
@@ -291,6 +344,44 @@ class UDE(eqx.Module):
             max_steps=max(self.max_steps, steps.shape[0]),
             on_failure=self.on_failure,
         )
+
+
+_INPUTS = ("u0", "ts", "params", "args")
+_NAMED = 16  # solve_many names the first failing trajectory up to this index
+
+
+def _bad_inputs(u0: Any, ts: Any, params: Any, args: Any) -> jax.Array:
+    """0 if every float array in the inputs is finite, else the code of the first that is not
+    (after diffrax's result codes, in the order of `_INPUTS`): one reduction per input."""
+    code = jnp.zeros((), jnp.int32)
+    base = len(diffrax.RESULTS._index_to_message)
+    for j in reversed(range(len(_INPUTS))):
+        leaves = [x for x in jax.tree.leaves((u0, ts, params, args)[j]) if eqx.is_inexact_array(x)]
+        if leaves:
+            ok = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+            code = jnp.where(ok, code, base + j)
+    return code
+
+
+def _finite_on_host(inputs: dict[str, Any], op: str) -> None:
+    """Refuse non-finite concrete inputs before solving (values under a trace are checked at
+    run time instead, by `_bad_inputs`)."""
+    for arg, tree in inputs.items():
+        flat, _ = jax.tree_util.tree_flatten_with_path(tree)
+        for path, leaf in flat:
+            if isinstance(leaf, jax.core.Tracer) or not (
+                isinstance(leaf, float) or eqx.is_inexact_array(leaf)
+            ):
+                continue
+            values = np.asarray(leaf)
+            if np.isfinite(values).all():
+                continue
+            where = f" at {jax.tree_util.keystr(path)}" if path else ""
+            if arg == "u0s" and values.ndim >= 1:
+                rows = np.flatnonzero(~np.isfinite(values.reshape(len(values), -1)).all(axis=1))
+                where = f" in rows {rows[:10].tolist()} (those trajectories)"
+            bad = values[~np.isfinite(values)].ravel()[:3].tolist()
+            raise ValueError(f"UDE.{op}: argument `{arg}` must be finite; got {bad}{where}")
 
 
 def _float_array(x: Any, arg: str, op: str) -> jax.Array:
