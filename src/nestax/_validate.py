@@ -28,9 +28,11 @@ class MethodNotApplicableError(NotImplementedError, ValueError):
 
 def as_array(x: Any, *, op: str, arg: str = "x") -> jax.Array:
     """Convert ``x`` to a floating JAX array, or raise a ``TypeError`` naming ``arg``."""
+    if x is None:
+        raise TypeError(f"{op}: argument `{arg}` must be an array of floats; got None")
     try:
         arr = jnp.asarray(x)
-    except TypeError as err:
+    except (TypeError, ValueError) as err:
         raise TypeError(
             f"{op}: argument `{arg}` must be an array of floats; got {type(x).__name__}"
         ) from err

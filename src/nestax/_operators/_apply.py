@@ -149,7 +149,11 @@ def plan_terms(
     reason = None
     lazy = isinstance(terms, InvariantTerms)
     if method in ("auto", *engine_names):
-        top = max(2 * m for m in terms.profile) if lazy else max((sum(a) for a in terms), default=1)
+        top = (
+            max((2 * m for m in terms.profile), default=1)
+            if lazy
+            else max((sum(a) for a in terms), default=1)
+        )
         reason = _engine_reason(f, x, top or 1)
     planned = [n for n, s in STRATEGIES.items() if s.plan is not None]
     if reason is None and method in ("auto", *planned):

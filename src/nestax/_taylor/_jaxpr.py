@@ -335,3 +335,9 @@ def has_jvp(prim: Any) -> bool:
     except ImportError:  # pragma: no cover - depends on the JAX version
         return True
     return prim in ad.primitive_jvps or prim in getattr(ad, "fancy_jvps", {})
+
+
+def default_params(fn: Callable[..., Any], *example: Any) -> dict[str, Any]:
+    """The parameters ``fn`` binds its (single) primitive with, e.g. ``lax.mul``'s."""
+    (eqn,) = jax.make_jaxpr(fn)(*example).eqns
+    return dict(eqn.params)

@@ -48,6 +48,8 @@ from ._rules import (
 )
 
 _mul_rule = bilinear_rule(lax.mul_p)
+#: The parameters a plain ``a * b`` binds ``mul`` with (they vary across JAX versions).
+_MUL_PARAMS = _jaxpr.default_params(lax.mul, 1.0, 1.0)
 
 
 # --------------------------------------------------------------------------- piecewise
@@ -137,7 +139,7 @@ def _reduce_prod_rule(ctx: RuleContext, u: Jet, *, axes: tuple[int, ...], **para
         return jnp.ones(kept, u.primal.dtype)
     acc = _map_linear(lambda a: a[..., 0], flat)
     for i in range(1, n):
-        acc = _mul_rule(ctx, acc, _map_linear(lambda a, i=i: a[..., i], flat))
+        acc = _mul_rule(ctx, acc, _map_linear(lambda a, i=i: a[..., i], flat), **_MUL_PARAMS)
     return acc
 
 

@@ -1,0 +1,16 @@
+"""A second share of the generated programs of `test_generated_programs` (other programs: a
+separate test function has its own derandomized seed), so that two xdist workers share them."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ._programs import Program, programs
+from .test_generated_programs import SETTINGS, check_program
+
+
+@SETTINGS
+@given(prog=programs(), data=st.data())
+def test_every_method_matches_nested_ad_second_share(prog: Program, data):
+    check_program(prog, data)
