@@ -403,3 +403,38 @@ def test_bad_input_names_argument(call, exc, words):
     message = str(info.value)
     for word in words:
         assert word in message, f"{word!r} missing from: {message}"
+
+
+def test_batch_jacobian_refuses_a_batch_coupled_function():
+    """X - mean(X) couples the samples: its per-sample blocks are (1 - 1/B) I, which the
+    per-sample tangent trick would return as zeros; refuse (eagerly and under jit)."""
+    coupled = lambda X: X - jnp.mean(X, axis=0, keepdims=True)
+    xs = jnp.ones((4, 2))
+    with pytest.raises(ValueError, match="couples the samples"):
+        nx.batch_jacobian(coupled)(xs)
+    with pytest.raises(Exception, match="couples the samples"):
+        jax.block_until_ready(jax.jit(nx.batch_jacobian(coupled))(xs))
+    full = nx.jacobian(coupled)(xs)
+    assert_close(
+        full[jnp.arange(4), :, jnp.arange(4), :], 0.75 * jnp.broadcast_to(jnp.eye(2), (4, 2, 2))
+    )
+    point_wise = lambda X: jnp.tanh(X) * X[:, :1]
+    ref = jax.vmap(jax.jacfwd(lambda x: point_wise(x[None])[0]))(xs * 0.3)
+    assert_close(nx.batch_jacobian(point_wise)(xs * 0.3), ref)
+
+
+def test_jacobian_refuses_a_result_over_max_bytes():
+    f = lambda X: X * 2.0
+    with pytest.raises(ValueError, match=r"298\.0 GiB.*batch_jacobian"):
+        nx.jacobian(f)(jnp.ones((100_000, 2)))
+    small = jnp.ones((3, 2))
+    assert nx.jacobian(f, max_bytes=None)(small).shape == (3, 2, 3, 2)
+    with pytest.raises(ValueError, match="max_bytes"):
+        nx.jacobian(f, max_bytes=100)(small)
+
+
+def test_zero_operator_and_missing_point():
+    f = lambda x: jnp.sum(jnp.sin(x) ** 2)
+    assert_close(nx.apply(nx.Laplacian() - nx.Laplacian(), f)(jnp.ones(3)), 0.0)
+    with pytest.raises(TypeError, match="argument `x`.*got None"):
+        nx.laplacian(f)(None)

@@ -5,10 +5,16 @@ returns a function of ``x``; all compose with ``jax.jit``, ``jax.vmap``, ``jax.g
 parameters ``f`` closes over, and with each other. ``method="auto"`` picks the strategy;
 ``nestax.explain`` says which and why.
 
+The correctness contract: for every ``f`` that JAX's own nested AD differentiates, every
+method returns what nested ``jax.jacfwd`` / ``jax.jacrev`` return (``custom_jvp`` and
+``custom_vjp`` rules included) for the values ``f`` closes over at the call; ``auto`` never
+fails where some nesting works; a method named explicitly that cannot run raises
+`MethodNotApplicableError` naming the construct and the methods that apply.
+
 >>> import jax, jax.numpy as jnp, nestax as nx
 >>> u = lambda x: jnp.sin(x[0]) * jnp.cos(x[1])
 >>> float(nx.laplacian(u)(jnp.array([0.3, 0.2])))  # -2 u
--0.57910...
+-0.57925...
 """
 
 # ruff: noqa: I001  (grouped by layer, not alphabetically)

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
 from .. import _planner
 from .._custom_types import Array, ArrayLike, Batch, Float, Point, PointFunction
 from .._strategies import _nested
@@ -49,8 +53,15 @@ def gradient(
     return with_plan(grad_f, plan)
 
 
+#: Default limit on the size of a Jacobian `jacobian` computes (bytes): above it, refuse.
+MAX_JACOBIAN_BYTES = 4 * 2**30
+
+
 def jacobian(
-    f: PointFunction, method: str = "auto", has_aux: bool = False
+    f: PointFunction,
+    method: str = "auto",
+    has_aux: bool = False,
+    max_bytes: int | None = MAX_JACOBIAN_BYTES,
 ) -> Callable[[ArrayLike], Array]:
     r"""The Jacobian :math:`J_{o,i} = \partial f_o/\partial x_i`, shape ``y.shape + x.shape``.
 
@@ -62,6 +73,9 @@ def jacobian(
         f: maps ``x`` to an array (or ``(y, aux)``).
         method: ``"auto"`` (forward when ``x.size <= y.size``), ``"forward"`` or ``"reverse"``.
         has_aux: ``f`` returns ``(y, aux)``; the result is then ``(jacobian, aux)``.
+        max_bytes: refuse, with a ``ValueError`` naming the size, a Jacobian larger than this
+            (default 4 GiB; ``None``: no limit). A batch function's full Jacobian grows as
+            ``B²``: 149 GiB at B = 100 000 for ``(B, 2) -> (B, 2)``.
 
     Example:
         >>> import jax.numpy as jnp, nestax as nx
@@ -77,6 +91,15 @@ def jacobian(
     def plan(x):
         x = as_array(x, op=op)
         shape = output_shape(f, x, has_aux, op=op)
+        n_bytes = size(shape) * x.size * jnp.dtype(x.dtype).itemsize
+        if max_bytes is not None and n_bytes > max_bytes:
+            raise ValueError(
+                f"{op}: the Jacobian of f at x of shape {tuple(x.shape)} has shape "
+                f"{(*shape, *x.shape)}, {n_bytes / 2**30:.1f} GiB, over max_bytes="
+                f"{max_bytes / 2**30:.1f} GiB. For the per-sample Jacobians of a function of a "
+                "batch use nestax.batch_jacobian; to compute it anyway pass a larger max_bytes "
+                "(or None)"
+            )
         p = _planner.first_order(op, x.size, size(shape), method)
         return x, settle(p, compute, x, f, has_aux, ())
 
@@ -123,9 +146,39 @@ def batch_jacobian(
 
     def bjac_f(xs):
         xs, p = plan(xs)
-        return finish(*run_plan(op, p, compute, xs, f, has_aux), has_aux)
+        jac, aux = run_plan(op, p, compute, xs, f, has_aux)
+        return finish(_refuse_coupled(fa, xs, jac), aux, has_aux)
 
     return with_plan(bjac_f, plan)
+
+
+def _refuse_coupled(fa, xs, jac):
+    """``jac``, or an error if ``f`` couples the samples (then its per-sample Jacobians are not
+    what the tangent trick computes: ``X - mean(X)`` would give zeros instead of
+    ``(1 - 1/B) I``).
+
+    The probe: one jvp with a tangent on sample 0 only; a point-wise ``f`` answers with exact
+    zeros in every other sample. Concrete inputs raise a ``ValueError``; traced ones an
+    ``equinox.error_if`` run-time error, with the same message.
+    """
+    if xs.shape[0] < 2:
+        return jac
+    t = jnp.zeros_like(xs).at[0].set(1.0)
+    _, ty = jax.jvp(lambda z: fa(z)[0], (xs,), (t,))
+    off = jnp.reshape(ty[1:], (-1,))
+    coupled = jnp.any(jnp.isfinite(off) & (off != 0))
+    msg = (
+        "batch_jacobian: `f` couples the samples of the batch (the output of one sample depends "
+        "on the input of another, as BatchNorm in training mode does), so its per-sample "
+        "Jacobians are not blocks of a block-diagonal Jacobian; use nestax.jacobian for the full "
+        "(B, m, B, d) Jacobian"
+    )
+    try:
+        if bool(coupled):
+            raise ValueError(msg)
+        return jac
+    except jax.errors.ConcretizationTypeError:
+        return eqx.error_if(jac, coupled, msg)
 
 
 def divergence(
