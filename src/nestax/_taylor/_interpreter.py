@@ -346,12 +346,18 @@ def constructs(f: Callable[..., Any], x: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(found))
 
 
-def _collect_constructs(program: _jaxpr.Program, arg_dep: Sequence[bool], found: list[str]) -> None:
+def _dependent_equations(program: _jaxpr.Program, arg_dep: Sequence[bool]):
+    """``(equation, operand flags)`` for each equation with an operand that depends on the
+    inputs flagged in ``arg_dep`` (the static walks below look at these only)."""
     dep, _ = _jaxpr.dependence(program, arg_dep)
     for eqn in program.eqns:
         flags = [not _jaxpr.is_literal(a) and dep.get(a, False) for a in eqn.invars]
-        if not any(flags):
-            continue
+        if any(flags):
+            yield eqn, flags
+
+
+def _collect_constructs(program: _jaxpr.Program, arg_dep: Sequence[bool], found: list[str]) -> None:
+    for eqn, _flags in _dependent_equations(program, arg_dep):
         kind = _jaxpr.custom_kind(eqn)
         if kind == "custom_vjp":
             found.append(f"a custom_vjp function `{_jaxpr.custom_name(eqn)}`{_at(eqn)}")
@@ -370,11 +376,7 @@ def _collect_constructs(program: _jaxpr.Program, arg_dep: Sequence[bool], found:
 def _first_unsupported(program: _jaxpr.Program, arg_dep: Sequence[bool], order: int) -> str | None:
     if order < 1:  # nothing is differentiated: plain evaluation
         return None
-    dep, _ = _jaxpr.dependence(program, arg_dep)
-    for eqn in program.eqns:
-        flags = [not _jaxpr.is_literal(a) and dep.get(a, False) for a in eqn.invars]
-        if not any(flags):
-            continue
+    for eqn, flags in _dependent_equations(program, arg_dep):
         kind = _jaxpr.custom_kind(eqn)
         if kind == "custom_vjp":
             return str(_custom_vjp_error(eqn))
