@@ -71,6 +71,20 @@ def _parser() -> argparse.ArgumentParser:
         "--set estimator=exact (converted to the type of the keyword's default)",
     )
     run.add_argument(
+        "--devices",
+        type=int,
+        default=None,
+        help="on the CPU: N host devices to shard the points over (sets XLA_FLAGS)",
+    )
+    run.add_argument(
+        "--coordinator",
+        default=None,
+        metavar="HOST:PORT",
+        help="jax.distributed coordinator (with --num-processes, --process-id)",
+    )
+    run.add_argument("--num-processes", type=int, default=None)
+    run.add_argument("--process-id", type=int, default=None)
+    run.add_argument(
         "--allow-failed-check",
         action="store_true",
         help="exit 0 even when the gradient check fails (default: exit 1)",
@@ -230,6 +244,34 @@ def _summary(metrics: dict, out_dir: Path) -> str:
     )
 
 
+def _parallel(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """``--devices`` and ``--coordinator``: arrange devices and processes before JAX starts."""
+    if args.devices is not None:
+        if args.devices < 1:
+            parser.exit(2, f"nestax: error: --devices must be >= 1; got {args.devices}\n")
+        flags = os.environ.get("XLA_FLAGS", "")
+        flags = " ".join(
+            f for f in flags.split() if not f.startswith("--xla_force_host_platform_device_count")
+        )
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={args.devices}"
+    given = [args.coordinator, args.num_processes, args.process_id]
+    if any(g is not None for g in given):
+        if any(g is None for g in given):
+            parser.exit(2, "nestax: error: --coordinator, --num-processes and --process-id go "
+                        f"together; got {given}\n")  # fmt: skip
+        from .pinn import initialize
+
+        initialize(args.coordinator, args.num_processes, args.process_id)
+    import jax
+
+    if args.devices is not None and jax.default_backend() == "cpu":
+        # many CPU devices in one process: synchronous dispatch (see tests/_parallel_worker.py)
+        jax.config.update("jax_cpu_enable_async_dispatch", False)
+        if jax.local_device_count() != args.devices:
+            parser.exit(2, f"nestax: error: --devices {args.devices}: JAX had already started "
+                        f"with {jax.local_device_count()} devices\n")  # fmt: skip
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``nestax`` command; returns the exit status.
 
@@ -272,6 +314,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as err:
         parser.exit(2, f"nestax: error: {err}\n")
 
+    if args.command == "run":
+        _parallel(args, parser)
     if args.command in ("run", "demo"):
         if args.command == "run":
             metrics, out_dir = _run_example(

@@ -52,6 +52,7 @@ def _warm(
     stage: Stage,
     key: Any,
     committed: bool,
+    data: Any = None,
     **options: Any,
 ) -> None:
     """Compile the step of ``stage`` for parameters of the types ``dyn`` (no device work)."""
@@ -60,9 +61,10 @@ def _warm(
     failed = jax.ShapeDtypeStruct((), jnp.bool_)
     leaves, carry_def = jax.tree.flatten((dyn, state, dyn, failed))
     step = make_step(
-        loss, static, stage.transformation, carry_def, linesearch=is_linesearch(state), **options
-    )
-    step.lower(leaves, key, jax.ShapeDtypeStruct((), np.uint32)).compile()
+        loss, static, stage.transformation, carry_def, linesearch=is_linesearch(state),
+        uses_data=data is not None, **options,
+    )  # fmt: skip
+    step.lower(leaves, key, jax.ShapeDtypeStruct((), np.uint32), data).compile()
 
 
 class Compiler:
@@ -132,6 +134,7 @@ def compile_ahead(
     stages: Sequence[Stage],
     first: int,
     key: Any,
+    data: Any = None,
     **options: Any,
 ) -> tuple[Compiler | None, dict[int, Future[None]]]:
     """Start compiling the steps of ``stages[first:]``, one after another, on one thread.
@@ -145,7 +148,10 @@ def compile_ahead(
     dyn = jax.tree.map(lambda x: _abstract(x, committed), dyn)  # now: the arrays are donated
     futures: dict[int, Future[None]] = {i: Future() for i in range(first, len(stages))}
     jobs = [
-        (futures[i], lambda i=i: _warm(loss, dyn, static, stages[i], key, committed, **options))
+        (
+            futures[i],
+            lambda i=i: _warm(loss, dyn, static, stages[i], key, committed, data, **options),
+        )
         for i in range(first, len(stages))
     ]
     return Compiler(jobs), futures

@@ -18,13 +18,14 @@ from tqdm import tqdm
 from . import _checkpoint
 from ._ahead import compile_ahead
 from ._args import check_options, check_stages
+from ._data import check_data, replicate_like
 from ._early_stopping import EarlyStopping
 from ._errors import NonFiniteLossError, StepFailedError
 from ._history import History
 from ._result import FitResult
 from ._signals import StopRequest
 from ._stages import Stage
-from ._step import is_linesearch, loss_terms, make_step, strong
+from ._step import call_loss, is_linesearch, loss_terms, make_step, strong
 
 DEFAULT_STAGES = (Stage("adam", 5000, learning_rate=1e-3), Stage("lbfgs", 1000))
 MAX_CHUNK = 500  # steps dispatched ahead of the host at most, whatever `every` is
@@ -47,6 +48,7 @@ def fit(
     stages: Sequence[Stage] | Stage = DEFAULT_STAGES,
     *,
     key: Any = None,
+    data: Any = None,
     callback: Callable[[int, Any, dict[str, float]], Any] | None = None,
     every: int = 100,
     progress: bool = True,
@@ -73,6 +75,14 @@ def fit(
             everything else is held fixed).
         stages: a list of :class:`Stage` run in order (default: Adam for 5 000 steps at 1e-3,
             then L-BFGS for 1 000).
+        data: a pytree of arrays (collocation points, a batch) passed to every call of the loss
+            as its second argument, ``loss(params, data)`` (``loss(params, data, key)`` with
+            ``key``). They are an *argument* of the compiled step, never closed over: arrays
+            sharded over several devices (:func:`nestax.pinn.shard_points`) stay sharded, the
+            parameters and the optimizer state are replicated over the same devices, and XLA
+            inserts the all-reduce of the gradient; this also runs across processes started with
+            ``jax.distributed``. Default: ``loss.data`` when the loss has that attribute (the
+            loss :meth:`nestax.pinn.Problem.loss` returns does), else no data.
         key: a PRNG key; step :math:`k` passes ``jax.random.fold_in(key, k)`` to ``loss`` (for
             resampling collocation points), so a resumed run draws the same keys.
         callback: ``callback(k, params_k, terms_k)`` at steps ``k = 0, every, 2 every, ...``,
@@ -123,13 +133,18 @@ def fit(
     dyn, static = eqx.partition(params, eqx.is_inexact_array)
     if not jax.tree.leaves(dyn):
         raise ValueError("fit: argument `params` has no floating-point array leaves to train")
-    names = loss_terms(loss, dyn, static, key)  # traced, not compiled
+    if data is None:
+        data = getattr(loss, "data", None)
+    data = check_data(data)
+    dyn = replicate_like(dyn, data)
+    names = loss_terms(loss, dyn, static, key, data)  # traced, not compiled
     if checkpoint_dir is not None:  # found now, not at the first save after the training
         # parameters, optimizer state (Adam: two moments) and the history, with a margin
         nbytes = 4 * sum(np.dtype(x.dtype).itemsize * np.size(x) for x in jax.tree.leaves(dyn))
         nbytes += 8 * (len(names) + 1) * sum(s.steps for s in stages)
         _checkpoint.check_dir(checkpoint_dir, nbytes)
-    loop = _Loop(loss, dyn, static, stages, names, key, jit)
+    key = replicate_like(key, data)
+    loop = _Loop(loss, dyn, static, stages, names, key, jit, data)
     if resume:
         found = _checkpoint.load_latest(checkpoint_dir)  # type: ignore[arg-type]
         if found is not None:
@@ -140,8 +155,9 @@ def fit(
 class _Loop:
     """The state of one call of `fit`: where training is, and the step that moves it on."""
 
-    def __init__(self, loss, dyn, static, stages, names, key, jit) -> None:
+    def __init__(self, loss, dyn, static, stages, names, key, jit, data=None) -> None:
         self.loss, self.static, self.stages, self.key, self.jit = loss, static, stages, key, jit
+        self.data = data
         self.names = names
         self.columns = (*names, "total")
         self.history = History(self.columns)
@@ -224,11 +240,16 @@ class _Loop:
         if self.jit and self.stopped is None:  # the later stages compile while this one runs
             pool, self.ahead = compile_ahead(
                 self.loss, self.carry[0], self.static, self.stages, self.stage + 1, self.key,
-                names=self.names, uses_key=self.key is not None, jit=True,
+                names=self.names, uses_key=self.key is not None, jit=True, data=self.data,
             )  # fmt: skip
         with (
             StopRequest() as stop,
-            tqdm(total=total, initial=self.gstep, disable=not progress, dynamic_ncols=True) as bar,
+            tqdm(
+                total=total,
+                initial=self.gstep,
+                disable=not progress or jax.process_index() > 0,
+                dynamic_ncols=True,
+            ) as bar,
         ):
             self.bar = bar
             try:
@@ -273,7 +294,9 @@ class _Loop:
                 continue
             dyn, opt_state, good, failed = self.carry
             if opt_state is None:
-                opt_state = strong(stage.transformation.init(dyn), copy=True)
+                opt_state = replicate_like(
+                    strong(stage.transformation.init(dyn), copy=True), self.data
+                )
                 self.carry = (dyn, opt_state, good, failed)
             ahead = self.ahead.pop(self.stage, None)
             if ahead is not None:  # its compilation started in the background: let it finish
@@ -283,6 +306,7 @@ class _Loop:
             step = make_step(
                 self.loss, self.static, stage.transformation, self.carry_def, names=self.names,
                 uses_key=self.key is not None, linesearch=is_linesearch(opt_state), jit=self.jit,
+                uses_data=self.data is not None,
             )  # fmt: skip
             self.bar.set_description(f"{stage.name} ({self.stage + 1}/{n})", refresh=False)
             self._step, first = step, True
@@ -296,7 +320,9 @@ class _Loop:
                     t = time.perf_counter()
                     stop.critical = True
                     try:
-                        self.leaves, row = step(self.leaves, self.key, np.uint32(self.gstep))
+                        self.leaves, row = step(
+                            self.leaves, self.key, np.uint32(self.gstep), self.data
+                        )
                     except Exception as err:
                         stop.critical = False
                         if not self._failed_at_run_time(err):
@@ -380,7 +406,7 @@ class _Loop:
 
             def term(d: Any, name: str = name) -> Any:
                 params = eqx.combine(d, self.static)
-                return (self.loss(params) if key is None else self.loss(params, key))[name]
+                return call_loss(self.loss, params, self.data, key)[name]
 
             grad = (jax.jit(jax.grad(term)) if self.jit else jax.grad(term))(dyn)
             if not all(np.isfinite(np.asarray(g)).all() for g in jax.tree.leaves(grad)):
@@ -416,7 +442,7 @@ class _Loop:
         while self.gstep < upto:
             keep = _copy_leaves(leaves) if self.jit else leaves  # the step donates its input
             try:
-                leaves, row = self._step(leaves, self.key, np.uint32(self.gstep))
+                leaves, row = self._step(leaves, self.key, np.uint32(self.gstep), self.data)
                 jax.block_until_ready((leaves, row))
             except Exception as again:
                 self.leaves = keep  # (θ_k, s_k, θ_{k-1}, flag): the state before step k
@@ -447,6 +473,8 @@ class _Loop:
             warnings.warn("fit: interrupted mid-step; no checkpoint saved", stacklevel=3)
             return None
         dyn, opt_state, _, _ = self.carry
+        if jax.process_index() > 0:  # every process holds the replicated state: one writes it
+            return None
         try:
             return _checkpoint.save(
                 self.checkpoint_dir, meta=self._meta(), params=dyn, opt_state=opt_state,

@@ -60,17 +60,29 @@ def _select(pred: jax.Array, on_true: Any, on_false: Any) -> Any:
     return jax.tree.map(pick, on_true, on_false)
 
 
-def loss_terms(loss: Callable[..., Any], dyn: Any, static: Any, key: Any) -> tuple[str, ...]:
+def call_loss(loss: Callable[..., Any], params: Any, data: Any, key: Any) -> Any:
+    """``loss(params[, data][, key])``: ``data`` and ``key`` are passed when not ``None``."""
+    args = (params,) + (() if data is None else (data,)) + (() if key is None else (key,))
+    return loss(*args)
+
+
+def loss_terms(
+    loss: Callable[..., Any], dyn: Any, static: Any, key: Any, data: Any = None
+) -> tuple[str, ...]:
     """Names of the terms ``loss`` returns (``()`` for a scalar loss), checked at trace time."""
 
-    def call(dyn: Any, key: Any) -> Any:
-        params = eqx.combine(dyn, static)
-        return loss(params) if key is None else loss(params, key)
+    def call(dyn: Any, key: Any, data: Any) -> Any:
+        return call_loss(loss, eqx.combine(dyn, static), data, key)
 
     try:
-        out = jax.eval_shape(call, dyn, key)
+        out = jax.eval_shape(call, dyn, key, data)
     except TypeError as err:
-        how = "loss(params, key) since `key` is given" if key is not None else "loss(params)"
+        how = (
+            "loss(params"
+            + (", data" if data is not None else "")
+            + (", key" if key is not None else "")
+            + ")"
+        )
         raise TypeError(f"fit: calling `loss` as {how} failed: {err}") from err
     if isinstance(out, Mapping):
         if not out:
@@ -121,8 +133,9 @@ def make_step(
     uses_key: bool,
     linesearch: bool,
     jit: bool,
+    uses_data: bool = False,
 ) -> Callable[..., Any]:
-    """The step ``(leaves, key, k) -> (leaves, row)`` of one stage, jit-compiled once.
+    """The step ``(leaves, key, k, data) -> (leaves, row)`` of one stage, jit-compiled once.
 
     ``leaves`` are the carry's leaves (``carry_def`` is its tree structure): a flat list crosses
     the jit boundary much faster than a tree of equinox modules, which would be flattened in
@@ -130,7 +143,9 @@ def make_step(
     are cached per loss function, optimizer, carry structure and static part of the
     parameters, when those can be hashed.
     """
-    options = dict(names=tuple(names), uses_key=uses_key, linesearch=linesearch, jit=jit)
+    options = dict(
+        names=tuple(names), uses_key=uses_key, linesearch=linesearch, jit=jit, uses_data=uses_data
+    )
     leaves, treedef = jax.tree.flatten(static)
     static_leaves = tuple((type(x), x) for x in leaves)
     config = (transformation, carry_def, treedef, static_leaves, *options.values())
@@ -154,11 +169,17 @@ def _build(
     uses_key: bool,
     linesearch: bool,
     jit: bool,
+    uses_data: bool,
 ) -> Callable[..., Any]:
-    def evaluate(dyn: Any, key: Any) -> tuple[jax.Array, jax.Array]:
+    def step(leaves: list[jax.Array], key: Any, k: Any, data: Any) -> tuple[list[jax.Array], Any]:
+        def evaluate(dyn: Any, key: Any) -> tuple[jax.Array, jax.Array]:
+            return _evaluate(dyn, key, data if uses_data else None)
+
+        return _step(leaves, key, k, evaluate)
+
+    def _evaluate(dyn: Any, key: Any, data: Any) -> tuple[jax.Array, jax.Array]:
         params = eqx.combine(dyn, static)
-        loss = get_loss()
-        out = loss(params, key) if uses_key else loss(params)
+        out = call_loss(get_loss(), params, data, key if uses_key else None)
         terms = [out[n] for n in names] if names else [out]
         total = terms[0]
         for term in terms[1:]:
@@ -167,7 +188,7 @@ def _build(
         row = jnp.stack([jnp.asarray(t, dtype) for t in terms] + ([] if not names else [total]))
         return total, row
 
-    def step(leaves: list[jax.Array], key: Any, k: Any) -> tuple[list[jax.Array], jax.Array]:
+    def _step(leaves: list[jax.Array], key: Any, k: Any, evaluate: Any) -> Any:
         dyn, opt_state, good, failed = jax.tree.unflatten(carry_def, leaves)
         step_key = jax.random.fold_in(key, k) if uses_key else None
         if linesearch:

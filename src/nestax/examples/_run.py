@@ -121,8 +121,22 @@ def write_metrics(
         "jax_version": jax.__version__,
         "backend": jax.default_backend(),
         "machine": platform.machine(),
+        "devices": jax.device_count(),
+        "processes": jax.process_count(),
     }
     if extra:
         metrics.update(extra)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    if jax.process_index() == 0:  # every process trained the same replicated parameters
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
+
+
+def distribute(problem: Any) -> bool:
+    """Shard the problem's points over every device (of every process) when there are several
+    (``nestax run --devices N`` / ``--num-processes P``); whether it did."""
+    from nestax import pinn
+
+    if jax.device_count() < 2:
+        return False
+    pinn.shard_problem(problem, pinn.points_mesh())
+    return True

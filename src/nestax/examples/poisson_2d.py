@@ -100,6 +100,8 @@ def run(
     loss = problem.loss()
     # random directions: one finite difference per weight would take longer than training
     check = nx.check_gradients(lambda p: loss(p)["residual"], net, n_directions=8)
+    if _run.distribute(problem):  # the points as data of the step, sharded over the devices
+        loss = problem.loss()
     result = nx.fit(loss, net, stages=stages(iters, adam_steps), progress=progress)
     a, b, _ = grid()
     extra = {

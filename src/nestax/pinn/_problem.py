@@ -41,6 +41,7 @@ import nestax as nx
 
 from ._conditions import Condition, HardConstraint
 from ._domains import METHODS, Domain
+from ._sharding import reshard_like
 
 Net = Callable[[Any, jax.Array], jax.Array]
 
@@ -150,12 +151,17 @@ class Problem:
         weights: Mapping[str, float] | None = None,
         points: Mapping[str, jax.Array] | None = None,
         resample: int = 0,
-    ) -> Callable[..., dict[str, jax.Array]]:
-        """``loss(params)`` → ``{term: λ_term · mean square}`` for :func:`nestax.fit`.
+    ) -> PointsLoss:
+        """``loss(params, data)`` → ``{term: λ_term · mean square}`` for :func:`nestax.fit`.
 
-        ``weights`` default to 1; ``points`` override the stored ones (same keys). With
-        ``resample=n > 0`` the loss is ``loss(params, key)`` and draws ``n`` fresh uniform
-        interior points per step (pass ``key=`` to ``nx.fit``; for Adam, not L-BFGS).
+        The returned :class:`PointsLoss` carries the points as its ``data`` (a dict
+        ``{term: (n, d) array}``); :func:`nestax.fit` passes them to the compiled step as an
+        argument (never as constants baked into the program), so points sharded over several
+        devices (:func:`~nestax.pinn.shard_problem`) stay sharded. ``loss(params)`` uses the
+        stored points. ``weights`` default to 1; ``points`` override the stored ones (same
+        keys). With ``resample=n > 0`` the loss is ``loss(params, data, key)`` and draws ``n``
+        fresh uniform interior points per step (pass ``key=`` to ``nx.fit``; for Adam, not
+        L-BFGS).
         """
         weights = dict(weights or {})
         unknown = set(weights) - set(self.terms)
@@ -192,7 +198,7 @@ class Problem:
         pts = dict(self.points)
         pts.update(points)
 
-        def terms(params, interior):
+        def terms(params, pts, interior):
             u = self.trial(params)
             out = {"residual": jnp.mean(self.pointwise_residual(params, interior))}
             for name, c in self.conditions.items():
@@ -200,9 +206,10 @@ class Problem:
                 out[name] = jnp.mean(res(pts[name]))
             return {k: weights.get(k, 1.0) * v for k, v in out.items()}
 
+        sample = None
         if resample:
-            return lambda params, key: terms(params, self.domain.sample_uniform(key, resample))
-        return lambda params: terms(params, pts["residual"])
+            sample = lambda key: self.domain.sample_uniform(key, resample)  # noqa: E731
+        return PointsLoss(terms, pts, sample)
 
     def train(
         self,
@@ -234,16 +241,55 @@ class Problem:
             weights = None if weighting is None else weighting.update(self, params)
             weights_log.append(dict(weights or {}))
             todo = stages if r == 0 or later_stages is None else later_stages
-            result = nx.fit(self.loss(weights), params, stages=todo, progress=progress)
+            result = nx.fit(
+                self.loss(weights), params, stages=todo, progress=progress
+            )  # points: data
             params = result.params
             histories.append(result.history)
             wall = time.perf_counter() - t0
             if callback is not None and callback(r, params):
                 break
             if resampler is not None and r < rounds - 1:
-                self.points["residual"] = resampler(self, params, k_res)
+                old = self.points["residual"]  # new points keep the old ones' sharding
+                self.points["residual"] = reshard_like(resampler(self, params, k_res), old)
         history = {k: np.concatenate([h[k] for h in histories]) for k in histories[0]}
         return TrainResult(params, history, wall, weights_log)
+
+
+class PointsLoss:
+    """The loss of a :class:`Problem`: ``loss(params, data=None, key=None)`` → the terms.
+
+    ``data`` is a dict of point sets (``loss.data``, the problem's points, by default);
+    :func:`nestax.fit` passes ``loss.data`` to its compiled step as an argument. With
+    resampling, ``key`` draws the interior points (``loss(params, key)`` is accepted too).
+    """
+
+    def __init__(self, terms: Callable[..., Any], data: dict[str, Any], sample: Any) -> None:
+        self._terms, self.data, self._sample = terms, data, sample
+
+    def __call__(self, params: Any, data: Any = None, key: Any = None) -> dict[str, jax.Array]:
+        if key is None and data is not None and _is_key(data):  # the older loss(params, key)
+            data, key = None, data
+        pts = self.data if data is None else data
+        if not isinstance(pts, Mapping) or set(pts) != set(self.data):
+            raise ValueError(
+                f"Problem.loss: argument `data` must be a dict with the keys "
+                f"{sorted(self.data)}; got {sorted(pts) if isinstance(pts, Mapping) else pts!r}"
+            )
+        if self._sample is None:
+            return self._terms(params, pts, pts["residual"])
+        if key is None:
+            raise TypeError("Problem.loss(resample=n): the loss needs a PRNG `key`")
+        return self._terms(params, pts, self._sample(key))
+
+
+def _is_key(x: Any) -> bool:
+    dtype = getattr(x, "dtype", None)
+    if dtype is None:
+        return False
+    if jnp.issubdtype(dtype, jax.dtypes.prng_key):
+        return True
+    return dtype == jnp.uint32 and np.shape(x) == (2,)
 
 
 class TrainResult(eqx.Module):

@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 
 from ._domains import METHODS
+from ._sharding import local_value
 
 
 class RAD:
@@ -68,7 +69,19 @@ class RAD:
         return e / jnp.mean(e) + self.c
 
     def __call__(self, problem, params, key: jax.Array) -> jax.Array:
-        current = problem.points["residual"]
+        # computed on this process's default device from the whole values (the parameters
+        # and points may be global arrays across processes; every process draws the same)
+        params = jax.tree.map(
+            lambda a: jnp.asarray(local_value(a)) if isinstance(a, jax.Array) else a, params
+        )
+        current = jnp.asarray(local_value(problem.points["residual"]))
+        key = (
+            jax.random.wrap_key_data(
+                jnp.asarray(local_value(jax.random.key_data(key))), impl=jax.random.key_impl(key)
+            )
+            if jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
+            else jnp.asarray(local_value(key))
+        )
         n = current.shape[0]
         if self.pool < n:
             raise ValueError(f"RAD: `pool`={self.pool} must be >= the {n} interior points")

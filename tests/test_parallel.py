@@ -1,0 +1,95 @@
+"""Data-parallel training: points sharded over devices and processes, as arguments of the step.
+
+Each run is a subprocess (the device count is fixed when JAX starts); the reference is the same
+problem trained in this process on one device with the points closed over (the plain loss).
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import nestax as nx
+
+from ._parallel_problem import make, stages
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMEOUT = 120
+
+
+def _env():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "src"), env.get("PYTHONPATH", "")])
+    return env
+
+
+def _worker(out, *args):
+    cmd = [sys.executable, "-m", "tests._parallel_worker", str(out), *map(str, args)]
+    return subprocess.Popen(cmd, cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)  # fmt: skip
+
+
+def _finish(procs):
+    logs = []
+    try:
+        for p in procs:
+            logs.append(p.communicate(timeout=TIMEOUT)[0])
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    for p, log in zip(procs, logs, strict=True):
+        assert p.returncode == 0, log[-3000:]
+
+
+@pytest.fixture(scope="module")
+def reference():
+    problem, net = make()
+    loss = problem.loss()
+    # the points closed over (the one-device program of before): an independent path
+    return nx.fit(lambda p: loss(p), net, stages(), progress=False).history["total"]
+
+
+@pytest.fixture(scope="module")
+def four(tmp_path_factory):
+    out = tmp_path_factory.mktemp("par") / "four.json"
+    _finish([_worker(out, 4)])
+    return json.loads(out.read_text())
+
+
+def test_four_devices_same_history_as_one(four, reference):
+    assert four["devices"] == 4 and four["processes"] == 1
+    # float64, 50 Adam steps: only the order of the per-device partial sums differs
+    np.testing.assert_allclose(four["history"], reference, rtol=1e-8)
+
+
+def test_step_has_all_reduce_and_points_are_split(four):
+    assert "all-reduce" in four["hlo"]
+    assert four["shards"] == [[16, 2]] * 4  # 64 interior points over 4 devices
+
+
+def test_rad_points_stay_sharded(four):
+    assert four["rad_spec"] == "P('points', None)"
+    assert four["rad_shards"] == [[16, 2]] * 4
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_same_history_as_one(tmp_path, reference):
+    out = tmp_path / "two.json"
+    port = _free_port()
+    _finish([_worker(out, 2, f"127.0.0.1:{port}", 2, i) for i in range(2)])
+    got = json.loads(out.read_text())
+    assert got["devices"] == 4 and got["processes"] == 2
+    assert got["shards"] == [[16, 2]] * 2  # this process's two devices, 16 rows each
+    np.testing.assert_allclose(got["history"], reference, rtol=1e-8)
