@@ -41,9 +41,9 @@ from ._problem import TrainResult as TrainResult
 from ._problem import mlp as mlp
 from ._resampling import RAD as RAD
 from ._sharding import initialize as initialize
-from ._sharding import reshard_like as reshard_like
 from ._sharding import points_mesh as points_mesh
 from ._sharding import replicate as replicate
+from ._sharding import reshard_like as reshard_like
 from ._sharding import shard_points as shard_points
 from ._sharding import shard_problem as shard_problem
 from ._weighting import FixedWeights as FixedWeights
