@@ -13,7 +13,7 @@ nested AD itself cannot run that nesting (a ``custom_vjp`` under forward mode, a
 Where the engine claims a program (``unsupported_reason`` is ``None``), its explicit methods
 must succeed: the fallback of ``auto`` is never how an engine bug passes.
 
-Budget: ``NESTAX_PROGRAMS`` programs per test function (50 in CI, derandomized, two
+Budget: ``NESTAX_PROGRAMS`` programs per test function (35 in CI, derandomized, two
 functions in two files so that both xdist workers share them); a longer run, e.g.
 ``NESTAX_PROGRAMS=2000 .venv/bin/python -m pytest -q tests/test_generated_programs*.py``.
 """
@@ -36,7 +36,7 @@ from ._programs import CHECKS, Program, programs
 #: Programs per test function (two functions, one per xdist worker). Each program costs 1-3 s
 #: on this machine: eager JAX compiles every primitive of every new program (nested AD of
 #: jnp's jit-wrapped functions recompiles them per transformation), which is most of the time.
-BUDGET = int(os.environ.get("NESTAX_PROGRAMS", "50"))
+BUDGET = int(os.environ.get("NESTAX_PROGRAMS", "35"))
 ENGINE = ("taylor", "collapsed", "iterated")
 ORDER = {"laplacian": 2, "hessian": 2, "partial": 3, "derivative": 3, "biharmonic": 4}
 
