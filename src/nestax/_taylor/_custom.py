@@ -47,13 +47,9 @@ import numpy as np
 
 from . import _jaxpr
 from ._jet import Jet, RuleContext, add, primal
-from ._rules import UnsupportedPrimitiveError, get_rule, is_linear
+from ._rules import UnsupportedPrimitiveError, _jet_or_plain, get_rule, is_linear
 
 Propagate = Callable[..., list[Any]]
-
-
-def _jet_or_plain(p: Any, coeffs: Sequence[Any]) -> Any:
-    return p if all(c is None for c in coeffs) else Jet(p, tuple(coeffs))
 
 
 def _real_dtype(dtype: Any) -> Any:

@@ -37,13 +37,6 @@ try:  # pragma: no cover - depends on the JAX version
 except ImportError:  # pragma: no cover
     _summarize = None
 
-#: Names of control-flow primitives (the engine has rules for them in `_control`).
-CONTROL_FLOW = {
-    "scan": "jax.lax.scan / fori_loop",
-    "while": "jax.lax.while_loop / fori_loop",
-    "cond": "jax.lax.cond / switch",
-}
-
 # Call-like primitives whose body is a (closed) jaxpr over the same inputs as the equation.
 _BODY_PARAM = {
     "jit": "jaxpr",
