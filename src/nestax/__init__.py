@@ -46,6 +46,7 @@ from ._fit import NonFiniteLossError as NonFiniteLossError
 from ._fit import Stage as Stage
 from ._fit import StepFailedError as StepFailedError
 from ._fit import fit as fit
+from . import rules as rules
 
 from ._operators._apply import RANDOMIZED as _RANDOMIZED
 from ._operators._apply import STRATEGIES as _STRATEGIES
