@@ -8,7 +8,12 @@ import os
 import sys
 
 out, ndev = sys.argv[1], int(sys.argv[2])
-os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={ndev}"
+# XLA:CPU aborts a collective whose participants do not all arrive within 40 s by default; on
+# a loaded 2-core machine one device's thread can lag that long, so allow 10 minutes.
+os.environ["XLA_FLAGS"] = (
+    f"--xla_force_host_platform_device_count={ndev} "
+    "--xla_cpu_collective_call_terminate_timeout_seconds=600"
+)
 os.environ["JAX_PLATFORMS"] = "cpu"
 import jax  # noqa: E402
 

@@ -19,16 +19,11 @@ import nestax as nx
 from ._parallel_problem import make, stages
 
 ROOT = Path(__file__).resolve().parents[1]
-TIMEOUT = 120
+TIMEOUT = 600  # a loaded 2-core machine: two processes each compiling the step
 
-# XLA:CPU runs each device's part of a collective on its own thread and aborts an all-reduce
-# whose participants do not all arrive within 40 s: with 4 forced devices on a loaded 2-core
-# machine that happened in 1 of 4 runs here ("Expected 4 threads to join the rendezvous, but
-# only 3 of them arrived"). So these run where there are cores enough, or when asked for.
-pytestmark = pytest.mark.skipif(
-    (os.cpu_count() or 1) < 4 and not os.environ.get("NESTAX_MULTIDEVICE"),
-    reason="multi-device CPU collectives need >= 4 cores (or NESTAX_MULTIDEVICE=1)",
-)
+# XLA:CPU runs each device's part of a collective on its own thread and, by default, aborts an
+# all-reduce whose participants do not all arrive within 40 s (seen with 4 forced devices on a
+# loaded 2-core machine); the worker raises that limit (see tests/_parallel_worker.py).
 
 
 def _env():

@@ -253,6 +253,10 @@ def _parallel(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None
         flags = " ".join(
             f for f in flags.split() if not f.startswith("--xla_force_host_platform_device_count")
         )
+        # XLA:CPU aborts a collective whose device threads do not all arrive within 40 s by
+        # default, which a loaded machine with more devices than cores can exceed
+        if "xla_cpu_collective_call_terminate_timeout_seconds" not in flags:
+            flags += " --xla_cpu_collective_call_terminate_timeout_seconds=600"
         os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={args.devices}"
     given = [args.coordinator, args.num_processes, args.process_id]
     if any(g is not None for g in given):
