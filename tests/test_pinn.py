@@ -277,7 +277,7 @@ def test_sine_gordon_exact_estimator_is_the_true_laplacian():
     """estimator="exact" (reduced: width 4 < d = 9) gives the loss of the true Laplacian."""
     d = 9
     net, trial, c = sine_gordon_nd.build(d, seed=3, width=4, depth=2)
-    loss = sine_gordon_nd.make_loss(d, trial, c, 6, 2, "exact", sine_gordon_nd.network_fn)
+    loss = sine_gordon_nd.make_loss(d, trial, c, 6, 2, "exact")
     key = jax.random.key(5)
     x = pinn.Ball.unit(d).sample_uniform(jax.random.split(key)[0], 6).astype(c.dtype)
     u = trial(net)

@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 
 import nestax as nx
-from nestax._operators._ansatz import BallAnsatz
 from nestax._strategies._orthonormal import orthonormal_columns
 from nestax._strategies._reduced import (
     apply_reduced,
@@ -153,7 +152,7 @@ def test_ball_ansatz_product_rule():
     center = jnp.linspace(0.0, 0.2, D)
 
     def make(p):
-        return BallAnsatz(lambda x: mlp(p, x)[0], center=center, radius=1.5)
+        return nx.BallAnsatz(lambda x: mlp(p, x)[0], center=center, radius=1.5)
 
     u = make(params)
     for x in xs:
@@ -163,6 +162,40 @@ def test_ball_ansatz_product_rule():
     ref = jax.grad(lambda p: jnp.sum(jax.vmap(lambda x: _lap_ref(make(p), x))(xs) ** 2))(params)
     for a, b in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(ref), strict=True):
         assert_close(a, b)
+
+
+def test_ball_ansatz_passes_estimator_options_to_the_network_laplacian():
+    # with STDE only Delta N is estimated: for the same key, the ansatz's value is the product
+    # rule around the estimator applied to N itself (gradient term by jax.grad)
+    params, _ = _net(14, out=1)
+    n = lambda x: mlp(params, x)[0]
+    center = jnp.linspace(0.0, 0.2, D)
+    u = nx.BallAnsatz(n, center=center, radius=1.5)
+    x, key = 0.4 * _point(3), jax.random.key(1)
+    got = u.laplacian(method="stde", key=key, samples=3)(x)
+    lap_n = nx.laplacian(n, method="stde", key=key, samples=3)(x)
+    r = x - center
+    expected = (1.5**2 - r @ r) * lap_n - 4.0 * r @ jax.grad(n)(x) - 2.0 * D * n(x)
+    assert_close(got, expected)
+    assert not np.allclose(got, _lap_ref(u, x))  # an estimate, not the exact value
+    # the estimator is unbiased: the mean over keys approaches the exact Laplacian
+    keys = jax.random.split(jax.random.key(8), 4000)
+    est = jax.vmap(lambda k: u.laplacian(method="stde", key=k, samples=3)(x))(keys)
+    assert abs(float(jnp.mean(est)) - float(_lap_ref(u, x))) < 4 * float(jnp.std(est)) / 63
+
+
+def test_pinn_unit_ball_ansatz_is_the_ball_ansatz():
+    from nestax import pinn
+
+    params, _ = _net(15, out=1)
+    n = lambda x: mlp(params, x)[0]
+    u = pinn.unit_ball_ansatz(D, radius=1.5).wrap(n)
+    assert isinstance(u, nx.BallAnsatz)
+    x = 0.4 * _point(4)
+    assert_close(u(x), (1.5**2 - x @ x) * n(x))
+    assert_close(u.laplacian()(x), _lap_ref(u, x))
+    with pytest.raises(ValueError, match=r"shape \(7,\)"):
+        u.distance(jnp.ones(3))
 
 
 def _basis_loops(jaxpr):

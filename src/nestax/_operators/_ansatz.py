@@ -55,7 +55,12 @@ class BallAnsatz:
     Calling the ansatz evaluates :math:`u`; `laplacian` and `biharmonic` return point
     functions computing :math:`\Delta u` and :math:`\Delta^2 u` by the product rule, with the
     derivatives of :math:`N` by ``method`` (``"auto"`` picks input-subspace reduction when it
-    pays).
+    pays). Further keyword arguments of `laplacian` / `biharmonic` go to the operator of
+    :math:`N`: ``key=`` and ``samples=`` of the randomized estimators (``method="stde"`` or
+    ``"hutchinson"``), which then estimate only :math:`\Delta N` while the product rule's other
+    terms stay exact.
+
+    :func:`nestax.pinn.unit_ball_ansatz` is this ansatz as a hard constraint of a PINN problem.
     """
 
     def __init__(self, net: PointFunction, *, center: Any = None, radius: float = 1.0):
@@ -89,9 +94,10 @@ class BallAnsatz:
     def __call__(self, x: Point) -> Array:
         return self.distance(x) * self.net(x)
 
-    def laplacian(self, method: str = "auto") -> Callable[[Point], Array]:
-        r""":math:`x \mapsto \Delta u(x) = \varphi \Delta N - 4 (x - c)\cdot\nabla N - 2 d N`."""
-        lap_net = laplacian(self.net, method=method)
+    def laplacian(self, method: str = "auto", **options: Any) -> Callable[[Point], Array]:
+        r""":math:`x \mapsto \Delta u(x) = \varphi \Delta N - 4 (x - c)\cdot\nabla N - 2 d N`
+        (``options``: ``key=``, ``samples=`` of a randomized ``method``, for :math:`\Delta N`)."""
+        lap_net = laplacian(self.net, method=method, **options)
 
         def lap(x: Point) -> Array:
             x, r = self._offset(x, "BallAnsatz.laplacian")
@@ -101,11 +107,11 @@ class BallAnsatz:
 
         return lap
 
-    def biharmonic(self, method: str = "auto") -> Callable[[Point], Array]:
+    def biharmonic(self, method: str = "auto", **options: Any) -> Callable[[Point], Array]:
         r""":math:`x \mapsto \Delta^2 u = \varphi \Delta^2 N - 8 (x-c)\cdot\nabla\Delta N
-        - (4d + 8)\Delta N`."""
-        bih_net = apply(Biharmonic(), self.net, method=method)
-        lap_net = laplacian(self.net, method=method)
+        - (4d + 8)\Delta N` (``options`` as for `laplacian`)."""
+        bih_net = apply(Biharmonic(), self.net, method=method, **options)
+        lap_net = laplacian(self.net, method=method, **options)
 
         def bih(x: Point) -> Array:
             x, r = self._offset(x, "BallAnsatz.biharmonic")

@@ -304,16 +304,36 @@ class HardConstraint:
         _check_at(self.wrap(lambda p: jnp.zeros((), p.dtype)), x)
 
 
-def unit_ball_ansatz(d: int | None = None) -> HardConstraint:
-    r"""The ansatz :math:`u(x) = (1 - |x|^2) N(x)`: zero on the unit sphere, for every
-    :math:`N` (the point's shape is checked against ``(d,)`` when ``d`` is given)."""
+class _BallConstraint(HardConstraint):
+    """`HardConstraint` with distance ``R² − |x − c|²`` whose trial functions are
+    `nestax.BallAnsatz` objects (they know their Laplacian and biharmonic by the product rule)."""
 
-    def distance(x):
-        if d is not None and x.shape != (d,):
-            raise ValueError(f"unit_ball_ansatz: expected a point of shape ({d},); got {x.shape}")
-        return 1.0 - jnp.sum(x**2)
+    def __init__(self, d: int | None, center: Any, radius: float) -> None:
+        if center is None and d is not None:  # the ansatz then checks the point's shape
+            center = jnp.zeros(d)
+        self._ball = nx.BallAnsatz(lambda x: jnp.zeros((), x.dtype), center=center, radius=radius)
 
-    return HardConstraint(distance)
+        def distance(x):
+            if d is not None and x.shape != (d,):
+                raise ValueError(
+                    f"unit_ball_ansatz: expected a point of shape ({d},); got {x.shape}"
+                )
+            return self._ball.distance(x)
+
+        super().__init__(distance)
+
+    def wrap(self, net: PointFn) -> nx.BallAnsatz:
+        return nx.BallAnsatz(net, center=self._ball.center, radius=self._ball.radius)
+
+
+def unit_ball_ansatz(
+    d: int | None = None, *, center: Any = None, radius: float = 1.0
+) -> HardConstraint:
+    r"""The ansatz :math:`u(x) = (R^2 - |x - c|^2) N(x)` (by default :math:`1 - |x|^2`): zero on
+    the sphere, for every :math:`N` (the point's shape is checked against ``(d,)`` when ``d`` is
+    given). ``wrap(net)`` returns a :class:`nestax.BallAnsatz`, whose ``laplacian`` and
+    ``biharmonic`` use the product rule."""
+    return _BallConstraint(d, center, radius)
 
 
 def initial_boundary_ansatz(domain: TimeSpace, initial: PointFn) -> HardConstraint:
