@@ -38,6 +38,26 @@ class LinearOperator:
         """The highest total order among the terms."""
         return max((sum(a) for a in self.terms(d)), default=0)
 
+    def taylor_directions(self, d: int) -> tuple[float, tuple]:
+        r"""The directions and weights with which the Taylor strategies compute this operator.
+
+        Returns ``(c0, groups)``: the coefficient of the zeroth-order term and, per total order
+        ``k`` present, a group with fields ``order`` (``k``), ``directions`` (``(R, d)``) and
+        ``weights`` (``(R,)``) such that the order-``k`` part of the operator equals
+        :math:`\sum_r w_r\, D^k_{v_r} u`, the ``k``-th derivative of ``t -> u(x + t v_r)`` at 0
+        (mixed partials by interpolation, Griewank–Utke–Walther). Any Taylor-mode engine (e.g.
+        ``jax.experimental.jet``) can use them.
+
+        Example:
+            >>> import nestax as nx
+            >>> c0, (group,) = nx.Laplacian().taylor_directions(2)
+            >>> group.order, group.directions.tolist(), group.weights.tolist()
+            (2, [[1.0, 0.0], [0.0, 1.0]], [1.0, 1.0])
+        """
+        from .._strategies._directions import plan
+
+        return plan(self.terms(d), d, op="taylor_directions")
+
     def __add__(self, other: LinearOperator) -> LinearOperator:
         if not isinstance(other, LinearOperator):
             return NotImplemented

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .._registry import Entry, Registry
+from ..examples import Entry, Registry  # the same lazily imported registry
 
 __all__ = ["SUITES", "Suite", "get", "register", "run"]
 

@@ -67,7 +67,6 @@ import numpy as np
 
 import nestax as nx
 
-from .._strategies._directions import plan as direction_plan
 from ._harness import Case, Contender, markdown_table, run_cases
 
 WIDTH, DEPTH, BATCH, NU = 128, 3, 256, 0.1
@@ -142,7 +141,8 @@ def _jet_apply(terms: dict[tuple[int, ...], float], d: int) -> PointOp:
     """``L u`` with ``jax.experimental.jet`` along nestax's Taylor directions and weights."""
     from jax.experimental import jet
 
-    _, groups = direction_plan(terms, max(d, 1), op="jet")
+    operator = functools.reduce(lambda a, b: a + b, (c * nx.Partial(a) for a, c in terms.items()))
+    _, groups = operator.taylor_directions(max(d, 1))
 
     def build(u):
         def lu(x):

@@ -13,9 +13,9 @@ Example:
 
 from __future__ import annotations
 
-from .._registry import Entry, Registry
+from ._registry import Entry, Registry
 
-__all__ = ["EXAMPLES", "Example", "get", "register"]
+__all__ = ["EXAMPLES", "Entry", "Example", "Registry", "get", "register"]
 
 #: A registered example: its CLI name, the module that runs it, and a one-line summary.
 Example = Entry

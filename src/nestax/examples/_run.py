@@ -26,12 +26,12 @@ def enable_x64() -> None:
 
 def adam_then_lbfgs(iters: int, learning_rate: float = 1e-3, memory_size: int = 50) -> list:
     """The usual PINN schedule: the first third of ``iters`` Adam, the rest L-BFGS."""
-    from .. import _fit
+    import nestax as nx
 
     adam = max(iters // 3, 1)
-    stages = [_fit.Stage("adam", adam, learning_rate=learning_rate)]
+    stages = [nx.Stage("adam", adam, learning_rate=learning_rate)]
     if iters > adam:
-        stages.append(_fit.Stage("lbfgs", iters - adam, memory_size=memory_size))
+        stages.append(nx.Stage("lbfgs", iters - adam, memory_size=memory_size))
     return stages
 
 
@@ -68,7 +68,7 @@ def report_field(
     one point, or the values on the grid); write ``metrics.json`` (with ``rel_l2_error``),
     ``solution.png`` and ``loss.png``. Returns ``(metrics, prediction, reference)`` on the grid.
     """
-    from .. import pinn
+    from nestax import pinn
 
     a, b = grid
     pts = np.stack([a.ravel(), b.ravel()], 1)

@@ -1,4 +1,4 @@
-"""A registry of named, lazily imported modules: the examples and the benchmark suites.
+"""A registry of named, lazily imported modules: the examples (and the benchmark suites).
 
 Example:
     >>> reg = Registry("example")
