@@ -274,3 +274,44 @@ def test_nested_chains_share_repeated_tangents():
     assert _planner.nested_chain_cost(terms) == pytest.approx(w * (13 + 46) / 2)
     c = _planner.NESTED_CHAIN_OVERHEAD
     assert _planner.nested_linear_cost(terms, 2) == pytest.approx(1 + c + w * (12 + 45) / 2)
+
+
+@pytest.mark.parametrize(
+    "d, operator",
+    [
+        (300, lambda u, m: nx.laplacian(u, method=m)),
+        (16, lambda u, m: nx.apply(nx.Biharmonic(), u, method=m)),
+    ],
+    ids=["laplacian-d300", "biharmonic-d16"],
+)
+def test_auto_traces_no_more_than_the_method_it_picks(d, operator, monkeypatch):
+    """Under auto, one lowering traces the user's function and runs the Taylor interpreter no
+    more often than the picked method, named explicitly, does (no trial runs on top)."""
+    from nestax._taylor import _interpreter
+
+    counts = {"f": 0, "interpreter": 0}
+    propagate = _interpreter.propagate
+
+    def counting(*args, **kwargs):
+        counts["interpreter"] += 1
+        return propagate(*args, **kwargs)
+
+    monkeypatch.setattr(_interpreter, "propagate", counting)
+    W = jax.random.normal(jax.random.key(0), (d, 16)) / d**0.5
+    v = jax.random.normal(jax.random.key(1), (16,))
+
+    def u(x):
+        counts["f"] += 1  # a Python call of f: one trace
+        return jnp.tanh(1.3 * jnp.tanh(x @ W)) @ v
+
+    x = jnp.linspace(-1.0, 1.0, d)
+    picked = operator(u, "auto").plan(x).method
+    assert picked in ("reduced", "iterated", "collapsed", "taylor")
+    seen = {}
+    for method in ("auto", picked):
+        counts.update(f=0, interpreter=0)
+        jax.make_jaxpr(operator(u, method))(x)
+        seen[method] = dict(counts)
+    assert seen["auto"]["f"] <= seen[picked]["f"], seen
+    assert seen["auto"]["interpreter"] <= seen[picked]["interpreter"], seen
+    assert seen[picked]["interpreter"] >= 1

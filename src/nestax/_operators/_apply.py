@@ -24,8 +24,8 @@ from .._strategies._taylor import apply_taylor, cost_taylor
 from .._taylor import unsupported_reason
 from .._validate import as_array, check_method, check_rank, output_shape
 from ._algebra import LinearOperator, Terms
-from ._choose import run_plan, settle
-from ._common import POINT_HINT, check_callable, finish, with_aux, with_plan
+from ._choose import operator_function
+from ._common import POINT_HINT, check_callable, with_aux
 
 
 class Strategy(NamedTuple):
@@ -238,17 +238,12 @@ def apply(
         # lazy for rotation-invariant operators
         return lambda x: run_terms(InvariantTerms.of(op, x.size), f, x, has_aux, m)
 
-    def plan(x):
+    def prepare(x):
         x = as_array(x, op=name)
         check_rank(x, 1, op=name, what=POINT_HINT.format(op="nestax.apply(op, f)"))
         output_shape(f, x, has_aux, op=name)
         if method in RANDOMIZED:
             return x, plan_randomized(repr(op), method, options)
-        p = plan_terms(repr(op), InvariantTerms.of(op, x.size), f, x, has_aux, method)
-        return x, settle(p, compute, x, f, has_aux, ENGINE_METHODS)
+        return x, plan_terms(repr(op), InvariantTerms.of(op, x.size), f, x, has_aux, method)
 
-    def applied(x):
-        x, p = plan(x)
-        return finish(*run_plan(name, p, compute, x, f, has_aux), has_aux)
-
-    return with_plan(applied, plan)
+    return operator_function(name, f, has_aux, prepare, compute, ENGINE_METHODS)

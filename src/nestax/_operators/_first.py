@@ -13,8 +13,8 @@ from .. import _planner
 from .._custom_types import Array, ArrayLike, Batch, Float, Point, PointFunction
 from .._strategies import _nested
 from .._validate import as_array, check_method, check_rank, check_scalar_output, output_shape
-from ._choose import run_plan, settle
-from ._common import check_callable, finish, point, size, with_aux, with_plan
+from ._choose import operator_function
+from ._common import check_callable, point, size, with_aux
 
 
 def gradient(
@@ -41,16 +41,12 @@ def gradient(
     fa = with_aux(f, has_aux, op)
     compute = lambda m: lambda x: _nested.jacobian(fa, x, m)
 
-    def plan(x):
+    def prepare(x):
         x, shape = point(x, f, has_aux, op)
         check_scalar_output(shape, op=op)
-        return x, settle(_planner.first_order(op, x.size, 1, method), compute, x, f, has_aux, ())
+        return x, _planner.first_order(op, x.size, 1, method)
 
-    def grad_f(x):
-        x, p = plan(x)
-        return finish(*run_plan(op, p, compute, x, f, has_aux), has_aux)
-
-    return with_plan(grad_f, plan)
+    return operator_function(op, f, has_aux, prepare, compute)
 
 
 #: Default limit on the size of a Jacobian `jacobian` computes (bytes): above it, refuse.
@@ -88,7 +84,7 @@ def jacobian(
     fa = with_aux(f, has_aux, op)
     compute = lambda m: lambda x: _nested.jacobian(fa, x, m)
 
-    def plan(x):
+    def prepare(x):
         x = as_array(x, op=op)
         shape = output_shape(f, x, has_aux, op=op)
         n_bytes = size(shape) * x.size * jnp.dtype(x.dtype).itemsize
@@ -100,14 +96,9 @@ def jacobian(
                 "batch use nestax.batch_jacobian; to compute it anyway pass a larger max_bytes "
                 "(or None)"
             )
-        p = _planner.first_order(op, x.size, size(shape), method)
-        return x, settle(p, compute, x, f, has_aux, ())
+        return x, _planner.first_order(op, x.size, size(shape), method)
 
-    def jac_f(x):
-        x, p = plan(x)
-        return finish(*run_plan(op, p, compute, x, f, has_aux), has_aux)
-
-    return with_plan(jac_f, plan)
+    return operator_function(op, f, has_aux, prepare, compute)
 
 
 def batch_jacobian(
@@ -132,7 +123,7 @@ def batch_jacobian(
     fa = with_aux(f, has_aux, op)
     compute = lambda m: lambda xs: _nested.batch_jacobian(fa, xs, m)
 
-    def plan(xs):
+    def prepare(xs):
         xs = as_array(xs, op=op, arg="xs")
         check_rank(xs, 2, op=op, arg="xs", what="Expected a batch of points, shape (B, d).")
         shape = output_shape(f, xs, has_aux, op=op)
@@ -141,15 +132,10 @@ def batch_jacobian(
                 f"{op}: `f` must map a batch (B, d) to outputs with the same leading batch size "
                 f"B={xs.shape[0]}; got output shape {shape}"
             )
-        p = _planner.first_order(op, xs.shape[1], size(shape[1:]), method)
-        return xs, settle(p, compute, xs, f, has_aux, ())
+        return xs, _planner.first_order(op, xs.shape[1], size(shape[1:]), method)
 
-    def bjac_f(xs):
-        xs, p = plan(xs)
-        jac, aux = run_plan(op, p, compute, xs, f, has_aux)
-        return finish(_refuse_coupled(fa, xs, jac), aux, has_aux)
-
-    return with_plan(bjac_f, plan)
+    post = lambda xs, jac: _refuse_coupled(fa, xs, jac)
+    return operator_function(op, f, has_aux, prepare, compute, post=post)
 
 
 def _refuse_coupled(fa, xs, jac):
@@ -198,18 +184,13 @@ def divergence(
     fa = with_aux(f, has_aux, op)
     compute = lambda m: lambda x: _nested.divergence(fa, x, m)
 
-    def plan(x):
+    def prepare(x):
         x, shape = point(x, f, has_aux, op)
         if shape != x.shape:
             raise ValueError(
                 f"{op}: `f` must map R^d to R^d (output shape equal to the input shape "
                 f"{tuple(x.shape)}); got output shape {shape}"
             )
-        p = _planner.first_order(op, x.size, x.size, method)
-        return x, settle(p, compute, x, f, has_aux, ())
+        return x, _planner.first_order(op, x.size, x.size, method)
 
-    def div_f(x):
-        x, p = plan(x)
-        return finish(*run_plan(op, p, compute, x, f, has_aux), has_aux)
-
-    return with_plan(div_f, plan)
+    return operator_function(op, f, has_aux, prepare, compute)

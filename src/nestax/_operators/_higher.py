@@ -11,8 +11,8 @@ from .._strategies import _nested
 from .._validate import check_method
 from ._algebra import Partial, check_alpha
 from ._apply import ENGINE_METHODS, STRATEGIES, plan_terms, run_terms
-from ._choose import run_plan, settle
-from ._common import check_callable, finish, point, size, with_aux, with_plan
+from ._choose import operator_function
+from ._common import check_callable, point, size, with_aux
 
 DERIVATIVE_METHODS = ("forward", "reverse")
 
@@ -49,20 +49,16 @@ def derivative(
             return lambda t: _nested.derivative(fa, t, order, m)
         return lambda t: run_terms(terms, point_fn, t.reshape(1), has_aux, m)
 
-    def plan(t):
+    def prepare(t):
         t, shape = point(t, f, has_aux, op, rank=0)
         if method in DERIVATIVE_METHODS:
             p = _planner.derivative(order, size(shape), method)
         else:
             nested = _planner.derivative(order, size(shape), "auto").costs
             p = plan_terms(op, terms, point_fn, t.reshape(1), has_aux, method, dict(nested))
-        return t, settle(p, compute, t, f, has_aux, ENGINE_METHODS)
+        return t, p
 
-    def deriv_f(t):
-        t, p = plan(t)
-        return finish(*run_plan(op, p, compute, t, f, has_aux), has_aux)
-
-    return with_plan(deriv_f, plan)
+    return operator_function(op, f, has_aux, prepare, compute, ENGINE_METHODS)
 
 
 def partial(
@@ -86,18 +82,13 @@ def partial(
 
     compute = lambda m: lambda x: run_terms(Partial(alpha).terms(x.size), f, x, has_aux, m)
 
-    def plan(x):
+    def prepare(x):
         x, _ = point(x, f, has_aux, op)
         if len(alpha) != x.size:
             raise ValueError(
                 f"{op}: multi-index `alpha`={alpha} has {len(alpha)} entries but `x` has "
                 f"d={x.size} coordinates (shape {tuple(x.shape)}); give one entry per coordinate"
             )
-        p = plan_terms(op, Partial(alpha).terms(x.size), f, x, has_aux, method)
-        return x, settle(p, compute, x, f, has_aux, ENGINE_METHODS)
+        return x, plan_terms(op, Partial(alpha).terms(x.size), f, x, has_aux, method)
 
-    def partial_f(x):
-        x, p = plan(x)
-        return finish(*run_plan(op, p, compute, x, f, has_aux), has_aux)
-
-    return with_plan(partial_f, plan)
+    return operator_function(op, f, has_aux, prepare, compute, ENGINE_METHODS)

@@ -20,8 +20,8 @@ from ._apply import (
     run_randomized,
     run_terms,
 )
-from ._choose import run_plan, settle
-from ._common import check_callable, finish, point, size, with_aux, with_plan
+from ._choose import operator_function
+from ._common import check_callable, point, size, with_aux
 
 
 def hessian(
@@ -50,16 +50,12 @@ def hessian(
     fa = with_aux(f, has_aux, op)
     compute = lambda m: lambda x: _nested.hessian(fa, x, m)
 
-    def plan(x):
+    def prepare(x):
         x, shape = point(x, f, has_aux, op)
         check_scalar_output(shape, op=op)
-        return x, settle(_planner.second_order(op, x.size, 1, method), compute, x, f, has_aux, ())
+        return x, _planner.second_order(op, x.size, 1, method)
 
-    def hess_f(x):
-        x, p = plan(x)
-        return finish(*run_plan(op, p, compute, x, f, has_aux), has_aux)
-
-    return with_plan(hess_f, plan)
+    return operator_function(op, f, has_aux, prepare, compute)
 
 
 def laplacian(
@@ -98,17 +94,12 @@ def laplacian(
         # the terms are built only if a strategy needs them
         return lambda x: run_terms(InvariantTerms.of(Laplacian(), x.size), f, x, has_aux, m)
 
-    def plan(x):
+    def prepare(x):
         x, shape = point(x, f, has_aux, op)
         if method in RANDOMIZED:
             return x, plan_randomized(op, method, options)
         terms = InvariantTerms.of(Laplacian(), x.size)
         nested = _planner.second_order(op, x.size, size(shape), "auto").costs
-        p = plan_terms(op, terms, f, x, has_aux, method, extra=dict(nested))
-        return x, settle(p, compute, x, f, has_aux, ENGINE_METHODS)
+        return x, plan_terms(op, terms, f, x, has_aux, method, extra=dict(nested))
 
-    def lap_f(x):
-        x, p = plan(x)
-        return finish(*run_plan(op, p, compute, x, f, has_aux), has_aux)
-
-    return with_plan(lap_f, plan)
+    return operator_function(op, f, has_aux, prepare, compute, ENGINE_METHODS)

@@ -91,6 +91,38 @@ def report_field(
     return metrics, pred, ref
 
 
+def train_field(
+    name: str,
+    problem: Any,
+    net: Any,
+    stages: list,
+    grid: tuple[np.ndarray, np.ndarray],
+    reference: Any,
+    *,
+    out_dir: str | os.PathLike | None,
+    seed: int,
+    progress: bool,
+    labels: tuple[str, str] = ("x", "y"),
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The run of a PINN example trained by one `nestax.fit`: a gradient check of the residual
+    term (random directions: one finite difference per weight would take longer than
+    training), the points sharded when there are several devices, training, and
+    `report_field` on ``grid``. Returns the metrics written."""
+    import nestax as nx
+
+    out_dir = default_out_dir(name) if out_dir is None else out_dir
+    loss = problem.loss()
+    check = nx.check_gradients(lambda p: loss(p)["residual"], net, n_directions=8)
+    if distribute(problem):  # the points as data of the step, sharded over the devices
+        loss = problem.loss()
+    result = nx.fit(loss, net, stages=stages, progress=progress)
+    metrics, _, _ = report_field(
+        out_dir, name, problem, result, check, seed, grid, reference, labels=labels, extra=extra
+    )
+    return metrics
+
+
 def write_metrics(
     out_dir: str | os.PathLike,
     name: str,

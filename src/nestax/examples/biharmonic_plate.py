@@ -71,12 +71,10 @@ def run(
     depth: int = 3,
 ) -> dict[str, Any]:
     _run.enable_x64()
-    out_dir = _run.default_out_dir(NAME) if out_dir is None else out_dir
     problem = build(n_interior, seed)
     net = pinn.mlp(jax.random.key(seed), 2, width=width, depth=depth)
-    loss = problem.loss()
-    check = nx.check_gradients(lambda p: loss(p)["residual"], net, n_directions=8)
-    result = nx.fit(loss, net, _run.adam_then_lbfgs(iters), progress=progress)
     grid = np.meshgrid(np.linspace(0, 1, 101), np.linspace(0, 1, 101), indexing="ij")
-    metrics, _, _ = _run.report_field(out_dir, NAME, problem, result, check, seed, grid, exact)
-    return metrics
+    return _run.train_field(
+        NAME, problem, net, _run.adam_then_lbfgs(iters), grid, exact,
+        out_dir=out_dir, seed=seed, progress=progress,
+    )  # fmt: skip

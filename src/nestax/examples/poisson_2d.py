@@ -94,15 +94,8 @@ def run(
 ) -> dict[str, Any]:
     """Train, then write ``metrics.json`` (``rel_l2_error`` on a 101² grid) and plots."""
     _run.enable_x64()
-    out_dir = _run.default_out_dir(NAME) if out_dir is None else out_dir
     problem = build(n_interior, seed)
     net = pinn.mlp(jax.random.key(seed), 2, width=width, depth=depth)
-    loss = problem.loss()
-    # random directions: one finite difference per weight would take longer than training
-    check = nx.check_gradients(lambda p: loss(p)["residual"], net, n_directions=8)
-    if _run.distribute(problem):  # the points as data of the step, sharded over the devices
-        loss = problem.loss()
-    result = nx.fit(loss, net, stages=stages(iters, adam_steps), progress=progress)
     a, b, _ = grid()
     extra = {
         "n_interior": n_interior,
@@ -110,7 +103,7 @@ def run(
         "depth": depth,
         "adam_steps": min(adam_steps, max(iters // 2, 1)),
     }
-    metrics, _, _ = _run.report_field(
-        out_dir, NAME, problem, result, check, seed, (a, b), exact, extra=extra
-    )
-    return metrics
+    return _run.train_field(
+        NAME, problem, net, stages(iters, adam_steps), (a, b), exact,
+        out_dir=out_dir, seed=seed, progress=progress, extra=extra,
+    )  # fmt: skip
