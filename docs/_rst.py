@@ -5,7 +5,7 @@ mkdocstrings renders, before the docstrings are parsed:
 - ``:math:`x``` -> ``$x$``;  a ``.. math::`` block -> a ``$$ ... $$`` block;
 - ````code```` -> ```code```;  ``:func:`name``` (and ``:class:``, ``:meth:``, ...) -> ```name```;
 - a paragraph ending in ``::`` and the indented block after it -> a fenced code block;
-- a doctest (``>>>`` lines and their output) -> a fenced ``pycon`` block;
+- a Google-style ``Example:`` section -> ``Examples:`` (griffe renders its doctests as code);
 - an RST simple table (``====  ====`` borders) -> a fenced code block, aligned as written;
 - the RST escape ``\\ `` after a role or literal (```Jet`\\ s``) -> nothing.
 
@@ -66,12 +66,9 @@ def rst_to_markdown(text: str) -> str:
             body += _dedent(lines[i + 1 : end])
             out += ["", pad + "$$", *(pad + b for b in body if b.strip()), pad + "$$", ""]
             i = end
-        elif line.lstrip().startswith(">>>"):
-            end = i
-            while end < len(lines) and lines[end].strip():
-                end += 1
-            out += ["", pad + "```pycon", *(pad + b for b in _dedent(lines[i:end])), pad + "```"]
-            i = end
+        elif re.match(r"^\s*Example:\s*$", line):
+            out.append(pad + "Examples:")  # griffe's examples section; "Example:" would be
+            i += 1  # an admonition, whose doctest lines would be read as Markdown prose
         elif _BORDER.match(line):
             end, borders = i + 1, 1
             while end < len(lines) and lines[end].strip():

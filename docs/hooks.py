@@ -25,6 +25,7 @@ log = logging.getLogger("mkdocs.hooks.tutorials")
 _DOCS = Path(__file__).parent
 _RUNNER = _DOCS / "_run_tutorial.py"
 _OUT = Path(tempfile.mkdtemp(prefix="nestax_tutorials_"))
+_JOBS = int(os.environ.get("NESTAX_DOCS_JOBS", "2"))
 
 
 def _run(script: Path) -> tuple[Path, dict]:
@@ -58,8 +59,10 @@ def _page(script: Path, record: dict) -> str:
     lines += [
         '!!! info "Executed when this site was built"',
         f"    The script [`{script.name}`]({script.name}) ran in {record['wall']:.1f} s "
-        f"(its cells {record['seconds']:.1f} s, the rest is starting Python and JAX); what "
-        "follows each code cell is what it printed and drew.",
+        f"(its cells {record['seconds']:.1f} s, the rest is starting Python and JAX) on "
+        f"{os.cpu_count()} CPU core(s) at a load average of {os.getloadavg()[0]:.1f}, "
+        f"{_JOBS} tutorial(s) at a time; what follows each code cell is what it printed and "
+        "drew.",
         "",
     ]
     for cell in record["cells"]:
@@ -76,8 +79,7 @@ def _page(script: Path, record: dict) -> str:
 
 def on_files(files, config):
     scripts = sorted((_DOCS / "tutorials").glob("*.py"))
-    jobs = int(os.environ.get("NESTAX_DOCS_JOBS", "2"))
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
+    with ThreadPoolExecutor(max_workers=_JOBS) as pool:
         results = list(pool.map(_run, scripts))
     for script, (out, record) in zip(scripts, results, strict=True):
         log.info("tutorial %s: %.1f s", script.name, record["wall"])

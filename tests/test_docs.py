@@ -39,7 +39,7 @@ def _converter():
         ),
         ("`Jet`\\ s", "`Jet`s"),
         ("a role over :math:`a +\n    b` two lines", "a role over $a +\n    b$ two lines"),
-        (">>> f(``x``)\n1", "\n```pycon\n>>> f(``x``)\n1\n```"),
+        ("Example:\n    >>> f(``x``)\n    1", "Examples:\n    >>> f(``x``)\n    1"),
     ],
 )
 def test_rst_inline_and_doctests(rst, markdown):

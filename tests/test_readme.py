@@ -1,4 +1,5 @@
-"""Every Python block of README.md runs as written, each in a fresh interpreter.
+"""Every Python block of README.md (and of the docs' front page) runs as written, each in a
+fresh interpreter.
 
 A block that starts with ``>>>`` is a doctest: its printed output must match (``...`` elides);
 any other block is a script that must exit cleanly. Nothing is shared between blocks, so each
@@ -13,12 +14,13 @@ from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
 _FENCE = re.compile(r"^```(\w*)\n(.*?)^```$", re.S | re.M)
 
 
-def _blocks(language: str) -> list[tuple[int, str]]:
-    text = README.read_text()
+def _blocks(language: str, path: Path = README) -> list[tuple[int, str]]:
+    text = path.read_text()
     return [
         (text.count("\n", 0, m.start()) + 1, m.group(2))
         for m in _FENCE.finditer(text)
@@ -26,15 +28,19 @@ def _blocks(language: str) -> list[tuple[int, str]]:
     ]
 
 
-PYTHON_BLOCKS = _blocks("python")
+PYTHON_BLOCKS = [("README.md", n, code) for n, code in _blocks("python")] + [
+    ("docs/index.md", n, code) for n, code in _blocks("python", ROOT / "docs" / "index.md")
+]
 
 
 def test_readme_has_python_blocks():
-    assert len(PYTHON_BLOCKS) >= 5
+    assert sum(name == "README.md" for name, _, _ in PYTHON_BLOCKS) >= 5
 
 
-@pytest.mark.parametrize("line, code", PYTHON_BLOCKS, ids=[f"line{n}" for n, _ in PYTHON_BLOCKS])
-def test_readme_python_block_runs(line, code, tmp_path):
+@pytest.mark.parametrize(
+    "name, line, code", PYTHON_BLOCKS, ids=[f"{name}:{n}" for name, n, _ in PYTHON_BLOCKS]
+)
+def test_readme_python_block_runs(name, line, code, tmp_path):
     if code.lstrip().startswith(">>>"):
         path = tmp_path / "block.txt"
         command = [
@@ -55,9 +61,7 @@ def test_readme_python_block_runs(line, code, tmp_path):
     run = subprocess.run(
         command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
     )
-    assert run.returncode == 0, (
-        f"README.md block at line {line} failed:\n{run.stdout}\n{run.stderr}"
-    )
+    assert run.returncode == 0, f"{name} block at line {line} failed:\n{run.stdout}\n{run.stderr}"
 
 
 def test_quickstart_is_two_commands():

@@ -10,7 +10,7 @@ differentiated **with respect to its weights**:
 3. a universal differential equation whose loss holds $\sum_x \lVert \partial U / \partial x
    \rVert^2$, trained through an ODE solver.
 
-Each section builds the loss, checks its gradient against finite differences, and (for the
+Each section builds the loss, checks it against JAX's own AD or finite differences, and (for the
 first two) trains briefly — a few hundred steps, so that this page runs in seconds.
 """
 
@@ -63,7 +63,7 @@ print(nx.check_gradients(loss_cos, params))
 
 # %%
 # Train for a few hundred Adam steps and compare the prediction with $\cos t$.
-fit = nx.fit(loss_cos, params, nx.Stage("adam", 400, learning_rate=1e-2), progress=False)
+fit = nx.fit(loss_cos, params, nx.Stage("adam", 300, learning_rate=1e-2), progress=False)
 print(f"loss {fit.history['total'][0]:.3e} -> {fit.history['total'][-1]:.3e}")
 yhat = jax.vmap(nx.derivative(lambda s: N(fit.params, s) ** 2))(t)
 fig, ax = plt.subplots(figsize=(5, 3.2))
@@ -104,8 +104,7 @@ def loss_bn(params):
     return jnp.sum((F(params, X) - Y) ** 2) + jnp.sum(J**2)
 
 
-print(nx.check_gradients(loss_bn, bn_params))
-fit_bn = nx.fit(loss_bn, bn_params, nx.Stage("adam", 300, learning_rate=1e-2), progress=False)
+fit_bn = nx.fit(loss_bn, bn_params, nx.Stage("adam", 200, learning_rate=1e-2), progress=False)
 print(f"loss {fit_bn.history['total'][0]:.3f} -> {fit_bn.history['total'][-1]:.3f}")
 
 # %%
