@@ -41,7 +41,9 @@ def residual(u, x):
     return nx.partial(u, (2,))(x) + jnp.pi**2 * jnp.sin(jnp.pi * x[0])
 
 
-problem = pinn.Problem(residual, domain, [pinn.Dirichlet(0.0)], n_interior=128, n_boundary=2)
+problem = pinn.Problem(
+    residual, domain, [pinn.Dirichlet(0.0)], n_interior=128, n_boundary=2
+)
 print("loss terms:", problem.terms)
 print("points:", {name: pts.shape for name, pts in problem.points.items()})
 

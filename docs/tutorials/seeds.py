@@ -63,7 +63,9 @@ print(nx.check_gradients(loss_cos, params))
 
 # %%
 # Train for a few hundred Adam steps and compare the prediction with $\cos t$.
-fit = nx.fit(loss_cos, params, nx.Stage("adam", 300, learning_rate=1e-2), progress=False)
+fit = nx.fit(
+    loss_cos, params, nx.Stage("adam", 300, learning_rate=1e-2), progress=False
+)
 print(f"loss {fit.history['total'][0]:.3e} -> {fit.history['total'][-1]:.3e}")
 yhat = jax.vmap(nx.derivative(lambda s: N(fit.params, s) ** 2))(t)
 fig, ax = plt.subplots(figsize=(5, 3.2))
@@ -89,14 +91,21 @@ bn_params = init(jax.random.key(2), [2, 4, 2])
 def F(params, X):
     (W1, b1), (W2, b2) = params
     h = jnp.tanh(X @ W1 + b1)
-    h = (h - h.mean(0)) / jnp.sqrt(h.var(0) + 1e-5)  # batch normalisation: couples the rows
+    h = (h - h.mean(0)) / jnp.sqrt(
+        h.var(0) + 1e-5
+    )  # batch normalisation: couples the rows
     return h @ W2 + b2
 
 
 J = nx.jacobian(lambda X: F(bn_params, X))(X)
 print("Jacobian shape:", J.shape)
-print("largest off-diagonal block entry |dF_0/dX_1|:", float(jnp.abs(J[0, :, 1, :]).max()))
-print("same as jax.jacrev:", bool(jnp.allclose(J, jax.jacrev(lambda X: F(bn_params, X))(X))))
+print(
+    "largest off-diagonal block entry |dF_0/dX_1|:", float(jnp.abs(J[0, :, 1, :]).max())
+)
+print(
+    "same as jax.jacrev:",
+    bool(jnp.allclose(J, jax.jacrev(lambda X: F(bn_params, X))(X))),
+)
 
 
 def loss_bn(params):
@@ -104,7 +113,9 @@ def loss_bn(params):
     return jnp.sum((F(params, X) - Y) ** 2) + jnp.sum(J**2)
 
 
-fit_bn = nx.fit(loss_bn, bn_params, nx.Stage("adam", 200, learning_rate=1e-2), progress=False)
+fit_bn = nx.fit(
+    loss_bn, bn_params, nx.Stage("adam", 200, learning_rate=1e-2), progress=False
+)
 print(f"loss {fit_bn.history['total'][0]:.3f} -> {fit_bn.history['total'][-1]:.3f}")
 
 # %%
@@ -119,7 +130,9 @@ from nestax import ude
 
 alpha, delta = 1.3, 1.8
 U_params = init(jax.random.key(3), [2, 8, 2])
-model = ude.UDE(lambda t, u, p, args: jnp.array([alpha * u[0], -delta * u[1]]) + mlp(p, u))
+model = ude.UDE(
+    lambda t, u, p, args: jnp.array([alpha * u[0], -delta * u[1]]) + mlp(p, u)
+)
 ts = jnp.linspace(0.0, 1.0, 11)
 # stand-in data: the known physics alone (U = 0) has this closed-form solution
 data = jnp.stack([0.44 * jnp.exp(alpha * ts), 4.6 * jnp.exp(-delta * ts)], axis=1)
@@ -132,9 +145,14 @@ def loss_ude(p):
     return jnp.mean((ys - data) ** 2) + 1e-3 * penalty
 
 
-value, grads = jax.value_and_grad(loss_ude)(U_params)  # through the solver and the Jacobian
+value, grads = jax.value_and_grad(loss_ude)(
+    U_params
+)  # through the solver and the Jacobian
 print("loss:", float(value))
-print("gradient norm:", float(jnp.sqrt(sum(jnp.sum(g**2) for g in jax.tree.leaves(grads)))))
+print(
+    "gradient norm:",
+    float(jnp.sqrt(sum(jnp.sum(g**2) for g in jax.tree.leaves(grads)))),
+)
 
 # %%
 # The nested part of that gradient — of the penalty, a derivative of $U$ inside the loss —

@@ -41,9 +41,17 @@ print(nx.explain(nx.laplacian, u2, jnp.zeros(2)))
 # against the trace of `jax.hessian`:
 x = jnp.array([0.3, -0.7])
 reference = jnp.trace(jax.hessian(u2)(x))
-for method in ["auto", "collapsed", "taylor", "forward-over-reverse", "forward-over-forward"]:
+for method in [
+    "auto",
+    "collapsed",
+    "taylor",
+    "forward-over-reverse",
+    "forward-over-forward",
+]:
     value = nx.laplacian(u2, method=method)(x)
-    print(f"{method:>22}: {float(value): .15f}   |diff| = {abs(float(value - reference)):.1e}")
+    print(
+        f"{method:>22}: {float(value): .15f}   |diff| = {abs(float(value - reference)):.1e}"
+    )
 
 # %%
 # ## High dimensions

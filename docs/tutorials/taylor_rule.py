@@ -33,7 +33,9 @@ def df(u):
 
 
 ad.defjvp(softcube_p, lambda t, u: df(u) * t)
-batching.defvectorized(softcube_p)  # elementwise: vmap applies it to the batched array as is
+batching.defvectorized(
+    softcube_p
+)  # elementwise: vmap applies it to the batched array as is
 f = lambda x: jnp.sum(softcube_p.bind(x) * jnp.arange(1.0, 4.0))
 x = jnp.array([0.5, -1.0, 2.0])
 reference = jnp.trace(jax.hessian(f)(x))
@@ -50,7 +52,9 @@ print(
 # input's coefficients by Faà di Bruno's formula,
 # $y_k = \sum_{j=1}^{k} f^{(j)}(u_0)\, B_{k,j}(u_1, \dots, u_{k-j+1})$.
 d2f = jax.grad(lambda u: df(u))  # a second derivative; any correct function will do
-nx.rules.register_elementwise(softcube_p, [df, lambda u: jax.vmap(d2f)(u.ravel()).reshape(u.shape)])
+nx.rules.register_elementwise(
+    softcube_p, [df, lambda u: jax.vmap(d2f)(u.ravel()).reshape(u.shape)]
+)
 for method in ["taylor", "collapsed"]:
     value = nx.laplacian(f, method=method)(x)
     print(

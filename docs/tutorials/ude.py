@@ -36,7 +36,9 @@ from nestax import ude
 
 # %%
 # **Data** from the true system, with a little noise.
-truth = ude.UDE(lambda t, u, p, args: jnp.array([u[1], -u[0] - 0.1 * u[1] - 0.5 * u[0] ** 3]))
+truth = ude.UDE(
+    lambda t, u, p, args: jnp.array([u[1], -u[0] - 0.1 * u[1] - 0.5 * u[0] ** 3])
+)
 u0, ts = jnp.array([2.0, 0.0]), jnp.linspace(0.0, 6.0, 30)
 clean = truth.solve(None, u0, ts).ys
 data = clean + 0.01 * jax.random.normal(jax.random.key(0), clean.shape)
@@ -61,7 +63,9 @@ def U(params, x):  # x: scalar position -> scalar force
     return (h @ W + b)[0]
 
 
-model = ude.UDE(lambda t, u, p, args: jnp.array([u[1], -u[0] - 0.1 * u[1] + U(p, u[0])]))
+model = ude.UDE(
+    lambda t, u, p, args: jnp.array([u[1], -u[0] - 0.1 * u[1] + U(p, u[0])])
+)
 params = init(jax.random.key(1), [1, 16, 16, 1])
 
 # %%
