@@ -186,3 +186,64 @@ def test_failed_gradient_check_exits_non_zero_unless_allowed(tmp_path, capsys, m
     assert "gradient check failed" in capsys.readouterr().err
     assert main(["run", "seed-cos", "--out", str(tmp_path), "--allow-failed-check"]) == 0
     assert main(["demo", "--out", str(tmp_path)]) == 1
+
+
+def _tiny_suite(monkeypatch):
+    module = types.ModuleType("nestax_test_tiny_suite")
+    module.cases = _tiny_cases
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    monkeypatch.setitem(
+        benchmarks.SUITES, "tiny", benchmarks.Suite("tiny", module.__name__, "test suite")
+    )
+
+
+def test_bench_writes_under_runs_bench_by_default(tmp_path, monkeypatch):
+    _tiny_suite(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    assert main(["bench", "tiny", "--repeats", "2"]) == 0
+    assert sorted(p.name for p in (tmp_path / "runs" / "bench").iterdir()) == [
+        "tiny.json",
+        "tiny.md",
+    ]
+
+
+def test_bench_refuses_to_overwrite_files_git_tracks(tmp_path, monkeypatch, capsys):
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    _tiny_suite(monkeypatch)
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "tiny.json").write_text("committed\n")
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "results/tiny.json"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "results"], check=True)
+    monkeypatch.setattr(benchmarks, "run", lambda *a, **k: pytest.fail("the suite ran"))
+    with pytest.raises(SystemExit) as exit_:
+        main(["bench", "tiny", "--out", str(results), "--repeats", "2"])
+    assert exit_.value.code == 2
+    assert "which git tracks" in capsys.readouterr().err
+    assert (results / "tiny.json").read_text() == "committed\n"
+
+
+def test_summary_prints_the_headline_metric(tmp_path):
+    from nestax._cli import _summary
+
+    metrics = {
+        "example": "poisson-2d",
+        "initial_loss": 1.0,
+        "final_loss": 1e-6,
+        "iterations": 10,
+        "seconds_per_iteration": 0.01,
+        "wall_seconds": 0.1,
+        "gradient_check_ok": True,
+        "gradient_check_max_rel_error": 1e-9,
+    }
+    assert "relative L2 error" not in _summary(metrics, tmp_path)
+    text = _summary({**metrics, "rel_l2_error": 3.2e-4}, tmp_path)
+    assert "relative L2 error vs the reference solution: 3.200e-04" in text
+    text = _summary({**metrics, "missing_term_rel_l2": 0.021}, tmp_path)
+    assert "learned term vs the missing physics: 2.100e-02" in text

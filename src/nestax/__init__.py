@@ -18,6 +18,7 @@ fails where some nesting works; a method named explicitly that cannot run raises
 """
 
 # ruff: noqa: I001  (grouped by layer, not alphabetically)
+from . import _jax_version as _jax_version  # first: an ImportError if JAX is too old
 from ._operators._algebra import Biharmonic as Biharmonic
 from ._operators._algebra import Combination as Combination
 from ._operators._algebra import Laplacian as Laplacian

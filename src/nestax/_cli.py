@@ -109,8 +109,9 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("suite", help="suite name (see the list below)")
     bench.add_argument(
         "--out",
-        default="benchmarks/results",
-        help="folder for <suite>.json and <suite>.md (default benchmarks/results)",
+        default=str(Path("runs") / "bench"),
+        help="folder for <suite>.json and <suite>.md (default runs/bench/); files that git "
+        "tracks are never overwritten",
     )
     bench.add_argument(
         "--repeats",
@@ -209,6 +210,28 @@ def _check_out(path: str | os.PathLike[str]) -> Path:
     return out
 
 
+def _refuse_tracked(paths: Sequence[Path]) -> None:
+    """``ValueError`` if git tracks one of ``paths`` (committed benchmark results are updated by
+    copying a fresh run over them, never by a run writing there)."""
+    import subprocess
+
+    for path in paths:
+        try:
+            tracked = subprocess.run(
+                ["git", "-C", str(path.parent), "ls-files", "--error-unmatch", "--", path.name],
+                capture_output=True,
+                timeout=30,
+            )
+        except (OSError, subprocess.SubprocessError):
+            return  # no git: nothing can be tracked
+        if tracked.returncode == 0:
+            raise ValueError(
+                f"--out {path.parent}: would overwrite {path}, which git tracks; write to "
+                "another folder (the default is runs/bench/) and copy the files over if you "
+                "mean to update them"
+            )
+
+
 def _run_example(
     name: str, iters: int | None, out: str | None, seed: int, progress: bool, **options
 ) -> tuple[dict, Path]:
@@ -230,6 +253,12 @@ def _run_example(
     return metrics, out_dir
 
 
+_HEADLINES = {  # the metric each kind of example is judged by, in the summary when present
+    "rel_l2_error": "relative L2 error vs the reference solution",
+    "missing_term_rel_l2": "relative L2 error of the learned term vs the missing physics",
+}
+
+
 def _summary(metrics: dict, out_dir: Path) -> str:
     check = "passed" if metrics["gradient_check_ok"] else "FAILED"
     pngs = ", ".join(sorted(p.name for p in out_dir.glob("*.png")))
@@ -238,7 +267,12 @@ def _summary(metrics: dict, out_dir: Path) -> str:
         f"in {metrics['iterations']} iterations "
         f"({metrics['seconds_per_iteration'] * 1e3:.3g} ms/iteration, "
         f"{metrics['wall_seconds']:.3g} s)\n"
-        f"gradient check {check}: max relative error "
+        + "".join(
+            f"{label}: {metrics[key]:.3e}\n"
+            for key, label in _HEADLINES.items()
+            if isinstance(metrics.get(key), int | float)
+        )
+        + f"gradient check {check}: max relative error "
         f"{metrics['gradient_check_max_rel_error']:.2e} vs finite differences (float64)\n"
         f"outputs: {out_dir / 'metrics.json'}, {pngs}"
     )
@@ -315,6 +349,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.repeats < 1:
                 raise ValueError(f"--repeats must be >= 1; got {args.repeats}")
             _check_out(args.out)
+            _refuse_tracked([Path(args.out) / f"{args.suite}{ext}" for ext in (".json", ".md")])
     except ValueError as err:
         parser.exit(2, f"nestax: error: {err}\n")
 

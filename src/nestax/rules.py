@@ -31,7 +31,9 @@ derivatives, gives the Laplacian nested AD gives:
     >>> _ = cube_p.def_impl(lambda u: u**3)
     >>> _ = cube_p.def_abstract_eval(lambda u: u)
     >>> ad.defjvp(cube_p, lambda t, u: 3 * u**2 * t)
-    >>> nx.rules.register_elementwise(cube_p, [lambda u: 3 * u**2, lambda u: 6 * u, lambda u: 6 + 0 * u])
+    >>> nx.rules.register_elementwise(
+    ...     cube_p, [lambda u: 3 * u**2, lambda u: 6 * u, lambda u: 6 + 0 * u]
+    ... )
     >>> f = lambda x: jnp.sum(cube_p.bind(x))
     >>> x = jnp.array([1.0, 2.0])
     >>> float(nx.laplacian(f, method="taylor")(x))  # 6 x_1 + 6 x_2

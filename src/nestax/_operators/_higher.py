@@ -32,7 +32,7 @@ def derivative(
     Example:
         >>> import jax.numpy as jnp, nestax as nx
         >>> nx.derivative(jnp.sin, order=4)(0.5)  # sin⁗ = sin
-        Array(0.47942555, dtype=float32, weak_type=True)
+        Array(0.47942555, dtype=float32)
     """
     op = "derivative"
     check_callable(f, op)

@@ -69,8 +69,9 @@ def laplacian(
     Args:
         f: maps one point ``x`` of shape ``(d,)`` to an array (or ``(y, aux)``).
         method: ``"auto"``, one of the four nestings of first-order AD
-            (``"forward-over-reverse"``, ...), or a strategy of ``nestax.apply``
-            (``"nested"``, and the Taylor strategies).
+            (``"forward-over-reverse"``, ...), or a strategy of ``nestax.apply``:
+            ``"nested"``, ``"nested-reverse"``, ``"taylor"``, ``"collapsed"`` or ``"reduced"``
+            (exact), ``"hutchinson"`` or ``"stde"`` (randomized estimates).
         has_aux: ``f`` returns ``(y, aux)``; the result is then ``(laplacian, aux)``.
         options: only with the randomized estimators ``method="hutchinson"`` / ``"stde"``:
             ``key=`` (one PRNG key per point) and ``samples=``; see :func:`nestax.apply`.

@@ -31,7 +31,7 @@ get = SUITES.lookup  # the suite ``name``, or a ``ValueError`` listing the valid
 def run(
     name: str,
     *,
-    out_dir: str | os.PathLike = "benchmarks/results",
+    out_dir: str | os.PathLike = "runs/bench",
     repeats: int = 15,
     **kwargs: Any,
 ) -> dict[str, Any]:

@@ -89,7 +89,7 @@ def run_cases(
     repeats: int = 15,
     sample_s: float = 0.05,
     warmup: int = 3,
-    out_dir: str | os.PathLike = "benchmarks/results",
+    out_dir: str | os.PathLike = "runs/bench",
     settings: dict[str, Any] | None = None,
     echo: Callable[[str], Any] = print,
 ) -> dict[str, Any]:

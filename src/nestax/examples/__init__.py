@@ -7,7 +7,7 @@ Modules are imported only when run, so ``nestax --help`` stays fast.
 
 Example:
     >>> from nestax.examples import EXAMPLES
-    >>> sorted(EXAMPLES)[:3]
+    >>> list(EXAMPLES)[:3]  # in the order they were registered: the seeds first
     ['seed-batchnorm', 'seed-cos', 'seed-ude']
 """
 
