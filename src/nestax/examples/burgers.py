@@ -44,7 +44,7 @@ from . import _run, burgers_reference
 
 NAME = "burgers"
 SUMMARY = "Burgers u_t + u u_x = (0.01/π) u_xx (Raissi), exact IC/BC ansatz, Adam → L-BFGS + RAD"
-DEFAULT_ITERS = 10_000  # Adam 1 000, L-BFGS 1 500, then 7 RAD rounds of 1 071 L-BFGS
+DEFAULT_ITERS = 10_000  # Adam 1 000, L-BFGS 1 503, then 7 RAD rounds of 1 071 L-BFGS
 NU = burgers_reference.NU
 
 
@@ -77,16 +77,25 @@ def reference_grid(nt: int = 100, nx_: int = 256):
 
 
 def schedule(iters: int, adam_steps: int = 1000, rounds: int = 8, first_lbfgs: int = 1500):
-    """``(first_round_stages, later_round_stages, rounds)``: Adam then L-BFGS, then
-    ``rounds - 1`` RAD rounds sharing the remaining L-BFGS steps equally."""
+    """``(first_round_stages, later_round_stages, rounds)`` for exactly ``iters`` steps in all:
+    Adam then L-BFGS, then ``rounds - 1`` RAD rounds sharing the remaining L-BFGS steps
+    equally (the first L-BFGS takes the remainder of that division). With fewer than
+    ``rounds + 1`` steps there are fewer rounds (each needs one step, the first two)."""
+    if iters < 1:
+        raise ValueError(f"{NAME}: argument `iters` must be >= 1; got {iters}")
     adam = min(adam_steps, max(iters // 4, 1))
-    first_lbfgs = min(first_lbfgs, max(iters - adam, 1))
-    later_total = max(iters - adam - first_lbfgs, rounds - 1)
+    if iters == adam:  # iters = 1: one Adam step
+        return [nx.Stage("adam", adam, learning_rate=1e-3)], [], 1
+    rounds = max(1, min(rounds, iters - adam))
+    first_lbfgs = min(first_lbfgs, iters - adam - (rounds - 1))
+    later_total = iters - adam - first_lbfgs
+    per_round = later_total // (rounds - 1) if rounds > 1 else 0
+    first_lbfgs += later_total - per_round * (rounds - 1)
     first = [
         nx.Stage("adam", adam, learning_rate=1e-3),
         nx.Stage("lbfgs", first_lbfgs, memory_size=50),
     ]
-    later = [nx.Stage("lbfgs", max(later_total // max(rounds - 1, 1), 1), memory_size=50)]
+    later = [nx.Stage("lbfgs", per_round, memory_size=50)] if rounds > 1 else []
     return first, later, rounds
 
 

@@ -54,6 +54,23 @@ def build(n_interior: int = 2048, seed: int = 0) -> pinn.Problem:
     )
 
 
+def schedule(iters: int, rounds: int = 3) -> tuple[list, list, int]:
+    """``(first_round_stages, later_round_stages, rounds)`` for exactly ``iters`` steps: each
+    round Adam for a third of its steps, then L-BFGS; the first round takes the remainder of
+    ``iters / rounds``. Fewer rounds when there are fewer than two steps a round."""
+    if iters < 1:
+        raise ValueError(f"{NAME}: argument `iters` must be >= 1; got {iters}")
+    rounds = max(1, min(rounds, iters // 2))
+
+    def one_round(steps: int) -> list:
+        adam = max(steps // 3, 1)
+        out = [nx.Stage("adam", adam, learning_rate=1e-3)]
+        return out + [nx.Stage("lbfgs", steps - adam)] if steps > adam else out
+
+    per_round = iters // rounds
+    return one_round(per_round + iters % rounds), one_round(per_round), rounds
+
+
 def run(
     iters: int = DEFAULT_ITERS,
     out_dir: str | os.PathLike | None = None,
@@ -71,11 +88,12 @@ def run(
     problem = build(n_interior, seed)
     net = pinn.mlp(jax.random.key(seed), 2, width=width, depth=depth)
     check = nx.check_gradients(lambda p: problem.loss()(p)["residual"], net, n_directions=8)
-    per_round = max(iters // rounds, 2)
-    adam = max(per_round // 3, 1)
-    stages = [nx.Stage("adam", adam, learning_rate=1e-3), nx.Stage("lbfgs", per_round - adam)]
+    first, later, rounds = schedule(iters, rounds)
     t0 = time.perf_counter()
-    out = problem.train(net, stages, rounds=rounds, weighting=pinn.LRAnnealing(), progress=progress)
+    out = problem.train(
+        net, first, rounds=rounds, later_stages=later, weighting=pinn.LRAnnealing(),
+        progress=progress,
+    )  # fmt: skip
     result = _run.Rounds(out.params, out.history, time.perf_counter() - t0)
     grid = np.meshgrid(np.linspace(0, 1, 101), np.linspace(0, 1, 101), indexing="ij")
     metrics, _, _ = _run.report_field(

@@ -1,0 +1,57 @@
+"""Every example trains for exactly the ``--iters`` it is given: its stages and rounds add up."""
+
+from __future__ import annotations
+
+import pytest
+
+from nestax.examples import _run, burgers, hamiltonian, heat, lotka_volterra, poisson_2d
+
+ITERS = [1, 2, 3, 5, 9, 10, 20, 200, 201, 1001, 3000, 10_000, 10_007]
+
+
+def steps(stages) -> list[int]:
+    return [s.steps for s in stages]
+
+
+def in_rounds(first, later, rounds) -> list[int]:
+    """The steps of every stage of every round, as `pinn.Problem.train` runs them."""
+    out = steps(first)
+    for _ in range(rounds - 1):
+        out += steps(later)
+    return out
+
+
+SCHEDULES = {
+    "burgers": lambda n: in_rounds(*burgers.schedule(n)),
+    "burgers-3-rounds": lambda n: in_rounds(*burgers.schedule(n, adam_steps=50, rounds=3)),
+    "heat": lambda n: in_rounds(*heat.schedule(n)),
+    "heat-4-rounds": lambda n: in_rounds(*heat.schedule(n, rounds=4)),
+    "poisson-2d": lambda n: steps(poisson_2d.stages(n)),
+    "kdv/biharmonic": lambda n: steps(_run.adam_then_lbfgs(n)),
+    "hamiltonian": lambda n: steps(hamiltonian.stages(n)),
+    "lotka-volterra": lambda n: [s for part in lotka_volterra.stages(n) for s in steps(part)],
+}
+MINIMUM = {"hamiltonian": 2, "lotka-volterra": 3}  # one step per stage at least
+
+
+@pytest.mark.parametrize("name", SCHEDULES)
+def test_stages_add_up_to_iters(name):
+    for n in ITERS:
+        if n < MINIMUM.get(name, 1):
+            continue
+        got = SCHEDULES[name](n)
+        assert sum(got) == n, (name, n, got)
+        assert all(k >= 1 for k in got), (name, n, got)
+
+
+def test_burgers_200_is_200_not_207():
+    # the issue's case: 50 Adam + 150 L-BFGS over 8 rounds used to be 50 + 150 + 7 x 1
+    first, later, rounds = burgers.schedule(200)
+    assert rounds == 8 and steps(first) == [50, 143] and steps(later) == [1]
+
+
+def test_default_schedules_keep_their_documented_split():
+    first, later, rounds = burgers.schedule(burgers.DEFAULT_ITERS)
+    assert (steps(first), steps(later), rounds) == ([1000, 1503], [1071], 8)
+    first, later, rounds = heat.schedule(heat.DEFAULT_ITERS)
+    assert (steps(first), steps(later), rounds) == ([333, 667], [333, 667], 3)
