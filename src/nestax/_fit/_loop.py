@@ -13,7 +13,6 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from tqdm import tqdm
 
 from . import _checkpoint
 from ._ahead import compile_ahead
@@ -22,6 +21,7 @@ from ._data import check_data, replicate_like
 from ._early_stopping import EarlyStopping
 from ._errors import NonFiniteLossError, StepFailedError
 from ._history import History
+from ._progress import ProgressBar
 from ._result import FitResult
 from ._signals import StopRequest
 from ._stages import Stage
@@ -244,7 +244,7 @@ class _Loop:
             )  # fmt: skip
         with (
             StopRequest() as stop,
-            tqdm(
+            ProgressBar(
                 total=total,
                 initial=self.gstep,
                 disable=not progress or jax.process_index() > 0,
@@ -338,6 +338,7 @@ class _Loop:
                         jax.block_until_ready(row)
                         self.compile_seconds += time.perf_counter() - t
                         self.compiled, first = self.compiled + 1, False
+                        self.bar.compiled(self.compile_seconds)  # the ETA starts from here
                 self._sync(callback=True)
                 if stop.requested and self.stopped is None:
                     self.stopped = "interrupted"
