@@ -245,6 +245,29 @@ def test_train_rounds_with_resampling_and_weights(heat_problem):
     assert not np.array_equal(before, np.asarray(heat_problem.points["residual"]))
 
 
+def test_train_reports_where_each_round_and_stage_began(heat_problem):
+    net = pinn.mlp(jax.random.key(0), 2, width=8, depth=2)
+    out = heat_problem.train(
+        net,
+        [nx.Stage("adam", 3, learning_rate=1e-2), nx.Stage("lbfgs", 2)],
+        rounds=3,
+        later_stages=[nx.Stage("adam", 4, learning_rate=1e-3), nx.Stage("lbfgs", 1)],
+        resampler=pinn.RAD(pool=256),
+        progress=False,
+    )
+    assert len(out.history["total"]) == 5 + 5 + 5
+    # rounds start at 0, 5, 10; in each, L-BFGS after its Adam (3 steps, then 4)
+    assert out.boundaries == [
+        (3, "lbfgs"), (5, "RAD round 2"), (9, "lbfgs"), (10, "RAD round 3"), (14, "lbfgs")
+    ]  # fmt: skip
+
+
+def test_stage_boundaries_skip_a_stage_that_never_ran():
+    stages = [nx.Stage("adam", 10), nx.Stage("lbfgs", 5), nx.Stage("adam", 5)]
+    assert pinn.stage_boundaries(stages, (10, 5, 5), offset=7) == [(17, "lbfgs"), (22, "adam")]
+    assert pinn.stage_boundaries(stages, (4, 0, 0)) == []  # stopped early in the first stage
+
+
 def test_relative_l2():
     assert_close(pinn.relative_l2([3.0, 4.0], [3.0, 4.0]), 0.0)
     assert_close(pinn.relative_l2([0.0, 0.0], [3.0, 4.0]), 1.0)

@@ -8,10 +8,11 @@ solution and loss plots.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -63,10 +64,12 @@ def report_field(
     *,
     labels: tuple[str, str] = ("x", "y"),
     extra: Mapping[str, Any] | None = None,
+    boundaries: Sequence[tuple[int, str]] = (),
 ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
     """Evaluate ``result.params`` on the meshgrid ``grid`` against ``reference`` (a function of
     one point, or the values on the grid); write ``metrics.json`` (with ``rel_l2_error``),
-    ``solution.png`` and ``loss.png``. Returns ``(metrics, prediction, reference)`` on the grid.
+    ``solution.png`` and ``loss.png`` (with the stage and round ``boundaries`` marked).
+    Returns ``(metrics, prediction, reference)`` on the grid.
     """
     from nestax import pinn
 
@@ -87,7 +90,9 @@ def report_field(
         f"{name}: rel. L2 error {errors['rel_l2_error']:.2e}",
         labels=labels,
     )
-    pinn.plot_losses(result.history, os.path.join(out_dir, "loss.png"), f"{name}: loss terms")
+    pinn.plot_losses(
+        result.history, os.path.join(out_dir, "loss.png"), f"{name}: loss terms", boundaries
+    )
     return metrics, pred, ref
 
 
@@ -110,6 +115,7 @@ def train_field(
     training), the points sharded when there are several devices, training, and
     `report_field` on ``grid``. Returns the metrics written."""
     import nestax as nx
+    from nestax import pinn
 
     out_dir = default_out_dir(name) if out_dir is None else out_dir
     loss = problem.loss()
@@ -118,8 +124,9 @@ def train_field(
         loss = problem.loss()
     result = nx.fit(loss, net, stages=stages, progress=progress)
     metrics, _, _ = report_field(
-        out_dir, name, problem, result, check, seed, grid, reference, labels=labels, extra=extra
-    )
+        out_dir, name, problem, result, check, seed, grid, reference, labels=labels, extra=extra,
+        boundaries=pinn.stage_boundaries(stages, result.stage_steps),
+    )  # fmt: skip
     return metrics
 
 
@@ -172,3 +179,29 @@ def distribute(problem: Any) -> bool:
         return False
     pinn.shard_problem(problem, pinn.points_mesh())
     return True
+
+
+@dataclasses.dataclass
+class Joined:
+    """Two :func:`nestax.fit` results as one run, for ``metrics.json`` and the loss plot."""
+
+    history: dict[str, np.ndarray]
+    seconds_per_step: float
+    wall_seconds: float
+
+
+def join(first, second) -> Joined:
+    n1, n2 = len(first.history["total"]), len(second.history["total"])
+    names = list(dict.fromkeys([*first.history, *second.history]))
+    names.remove("total")
+    history = {}
+    for name in [*names, "total"]:  # a term absent from one phase is NaN there
+        a = first.history.get(name, np.full(n1, np.nan))
+        b = second.history.get(name, np.full(n2, np.nan))
+        history[name] = np.concatenate([a, b])
+    steady = first.wall_seconds + second.wall_seconds
+    steady -= first.compile_seconds + second.compile_seconds
+    n_compiled = len(first.stage_steps) + len(second.stage_steps)
+    return Joined(
+        history, steady / max(1, n1 + n2 - n_compiled), first.wall_seconds + second.wall_seconds
+    )

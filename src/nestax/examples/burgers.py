@@ -150,6 +150,7 @@ def run(
         (tt, xx),
         ref,
         labels=("t", "x"),
+        boundaries=out.boundaries,
         extra={
             "rel_l2_error_by_round": errors_by_round,
             "seconds_by_round": seconds_by_round,
@@ -164,8 +165,8 @@ def run(
     i = [25, 50, 75]
     pinn.plot_curves(
         {
-            **{f"t={tt[k, 0]:.2f} ref": (xx[k], ref[k], "k-") for k in i},
-            **{f"t={tt[k, 0]:.2f} PINN": (xx[k], pred[k], "--") for k in i},
+            **{f"t={tt[k, 0]:.2f} reference": (xx[k], ref[k], f"C{j}-") for j, k in enumerate(i)},
+            **{f"t={tt[k, 0]:.2f} PINN": (xx[k], pred[k], f"C{j}:") for j, k in enumerate(i)},
         },
         os.path.join(out_dir, "slices.png"),
         f"{NAME}: slices",

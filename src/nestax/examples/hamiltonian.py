@@ -45,7 +45,7 @@ import numpy as np
 import nestax as nx
 from nestax.ude import UDE, hamiltonian_ude
 
-from ..pinn import plot_curves, plot_losses
+from ..pinn import plot_curves, plot_losses, stage_boundaries
 from . import _run
 
 NAME = "hamiltonian"
@@ -209,13 +209,16 @@ def run(
         total_seconds=time.perf_counter() - start,
     )
     metrics = _run.write_metrics(out_dir, NAME, result, check, seed, extra)
-    _write_plots(held, ts, result.history, out_dir)
+    boundaries = stage_boundaries(stages(iters), result.stage_steps)
+    _write_plots(held, ts, result.history, out_dir, boundaries)
     return metrics
 
 
-def _write_plots(held: dict[str, Any], ts: jax.Array, history: Any, out_dir: Any) -> None:
+def _write_plots(
+    held: dict[str, Any], ts: jax.Array, history: Any, out_dir: Any, boundaries: Any = ()
+) -> None:
     out = os.fspath(out_dir)
-    plot_losses(history, os.path.join(out, "loss.png"), f"{NAME}: loss")
+    plot_losses(history, os.path.join(out, "loss.png"), f"{NAME}: loss", boundaries)
     series = {}
     for i in range(N_TEST):
         h = np.asarray(held["learned_energy"][i])
@@ -231,4 +234,7 @@ def _write_plots(held: dict[str, Any], ts: jax.Array, history: Any, out_dir: Any
         learned, true = np.asarray(held["learned"][i]), np.asarray(held["true"][i])
         series[f"true {i}"] = (true[:, 0], true[:, 1], f"C{i}:")
         series[f"learned {i}"] = (learned[:, 0], learned[:, 1], f"C{i}-")
-    plot_curves(series, os.path.join(out, "phase.png"), f"{NAME}: held-out, t ≤ 20", "q", "p")
+    plot_curves(
+        series, os.path.join(out, "phase.png"), f"{NAME}: held-out, t ≤ 20", "q", "p",
+        legend_outside=True,
+    )  # fmt: skip

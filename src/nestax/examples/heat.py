@@ -107,5 +107,6 @@ def run(
         exact,
         labels=("t", "x"),
         extra={"weights_by_round": out.weights},
+        boundaries=out.boundaries,
     )
     return metrics

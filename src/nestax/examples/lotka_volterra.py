@@ -51,7 +51,7 @@ import numpy as np
 import nestax as nx
 from nestax.ude import UDE, derivative_penalty
 
-from ..pinn import plot_curves, plot_losses
+from ..pinn import plot_curves, plot_losses, stage_boundaries
 from . import _run
 from .seed_ude import init_network, lotka_volterra, make_data
 
@@ -206,32 +206,6 @@ def stages(iters: int) -> tuple[list, list]:
     )
 
 
-@dataclasses.dataclass
-class _Joined:
-    """Two :func:`nestax.fit` results as one run, for ``metrics.json`` and the loss plot."""
-
-    history: dict[str, np.ndarray]
-    seconds_per_step: float
-    wall_seconds: float
-
-
-def _join(first, second) -> _Joined:
-    n1, n2 = len(first.history["total"]), len(second.history["total"])
-    names = list(dict.fromkeys([*first.history, *second.history]))
-    names.remove("total")
-    history = {}
-    for name in [*names, "total"]:  # a term absent from one phase is NaN there
-        a = first.history.get(name, np.full(n1, np.nan))
-        b = second.history.get(name, np.full(n2, np.nan))
-        history[name] = np.concatenate([a, b])
-    steady = first.wall_seconds + second.wall_seconds
-    steady -= first.compile_seconds + second.compile_seconds
-    n_compiled = len(first.stage_steps) + len(second.stage_steps)
-    return _Joined(
-        history, steady / max(1, n1 + n2 - n_compiled), first.wall_seconds + second.wall_seconds
-    )
-
-
 def run(
     iters: int = DEFAULT_ITERS,
     out_dir: str | os.PathLike | None = None,
@@ -261,7 +235,7 @@ def run(
     t_fine = jnp.linspace(p.ts[0], p.ts[-1], 201)
     true_states = p.true_trajectory(t_fine)
     fit_states = p.predict(net, t_fine)
-    joined = _join(warm, result)
+    joined = _run.join(warm, result)
     extra = {
         "initial_loss": float(sum(p.loss_terms(p.network).values())),
         "final_terms": {k: float(v[-1]) for k, v in result.history.items()},
@@ -277,13 +251,16 @@ def run(
         "total_seconds": time.perf_counter() - start,  # build, check, fit, evaluation
     }
     metrics = _run.write_metrics(out_dir, NAME, joined, check, seed, extra)
-    _write_plots(p, net, joined.history, out_dir, t_fine, true_states, fit_states)
+    n_warm = len(warm.history["total"])
+    boundaries = [(n_warm, "end of warm-up")]
+    boundaries += stage_boundaries(main_stages, result.stage_steps, n_warm)
+    _write_plots(p, net, joined.history, out_dir, t_fine, true_states, fit_states, boundaries)
     return metrics
 
 
-def _write_plots(p, net, history, out_dir, t_fine, true_states, fit_states) -> None:
+def _write_plots(p, net, history, out_dir, t_fine, true_states, fit_states, boundaries) -> None:
     out = os.fspath(out_dir)
-    plot_losses(history, os.path.join(out, "loss.png"), f"{NAME}: loss terms")
+    plot_losses(history, os.path.join(out, "loss.png"), f"{NAME}: loss terms", boundaries)
     fit_np = np.asarray(fit_states)
     series = {}
     for k, name in enumerate(("prey u₁", "predator u₂")):

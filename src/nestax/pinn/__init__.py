@@ -36,6 +36,7 @@ from ._evaluate import plot_field as plot_field
 from ._evaluate import plot_losses as plot_losses
 from ._evaluate import predict as predict
 from ._evaluate import relative_l2 as relative_l2
+from ._evaluate import stage_boundaries as stage_boundaries
 from ._problem import Problem as Problem
 from ._problem import TrainResult as TrainResult
 from ._problem import mlp as mlp

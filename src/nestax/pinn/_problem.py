@@ -39,6 +39,7 @@ import numpy as np
 
 import nestax as nx
 
+from . import _evaluate
 from ._conditions import Condition, HardConstraint
 from ._domains import METHODS, Domain
 from ._sharding import reshard_like
@@ -234,7 +235,7 @@ class Problem:
                 f"Problem.train: argument `rounds` must be an int >= 1; got {rounds!r}"
             )
         key = jax.random.key(self.seed) if key is None else key
-        histories, wall, weights_log = [], 0.0, []
+        histories, wall, weights_log, boundaries, offset = [], 0.0, [], [], 0
         t0 = time.perf_counter()
         for r in range(rounds):
             key, k_res = jax.random.split(key)
@@ -246,6 +247,10 @@ class Problem:
             )  # points: data
             params = result.params
             histories.append(result.history)
+            if r > 0:
+                boundaries.append((offset, f"RAD round {r + 1}" if resampler else f"round {r + 1}"))
+            boundaries += _evaluate.stage_boundaries(todo, result.stage_steps, offset)
+            offset += result.steps
             wall = time.perf_counter() - t0
             if callback is not None and callback(r, params):
                 break
@@ -253,7 +258,7 @@ class Problem:
                 old = self.points["residual"]  # new points keep the old ones' sharding
                 self.points["residual"] = reshard_like(resampler(self, params, k_res), old)
         history = {k: np.concatenate([h[k] for h in histories]) for k in histories[0]}
-        return TrainResult(params, history, wall, weights_log)
+        return TrainResult(params, history, wall, weights_log, boundaries)
 
 
 class PointsLoss:
@@ -294,9 +299,11 @@ def _is_key(x: Any) -> bool:
 
 class TrainResult(eqx.Module):
     """Parameters after :meth:`Problem.train`, the history of every term over all rounds
-    (concatenated), wall-clock seconds, and the weights used in each round."""
+    (concatenated), wall-clock seconds, the weights used in each round, and ``(step, label)``
+    where each round and each stage in it began (for :func:`~nestax.pinn.plot_losses`)."""
 
     params: Any
     history: dict[str, np.ndarray]
     wall_seconds: float
     weights: list[dict[str, float]]
+    boundaries: list[tuple[int, str]] = eqx.field(default_factory=list)
