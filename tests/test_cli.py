@@ -32,6 +32,9 @@ def test_run_seed_cos_writes_metrics_and_plots(tmp_path, capsys):
     assert (out / "loss.png").stat().st_size > 0 and (out / "fit.png").stat().st_size > 0
     printed = capsys.readouterr().out
     assert "seed-cos" in printed and "metrics.json" in printed
+    assert "a short run (5 of the default 2000 iterations); the full run: nestax run seed-cos" in (
+        printed
+    )
 
 
 def test_help_lists_examples_and_suites(capsys):

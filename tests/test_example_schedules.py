@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from nestax.examples import _run, burgers, hamiltonian, heat, lotka_volterra, poisson_2d
+from nestax.examples import (
+    _run,
+    burgers,
+    hamiltonian,
+    heat,
+    lotka_volterra,
+    poisson_2d,
+    seed_ude,
+)
 
 ITERS = [1, 2, 3, 5, 9, 10, 20, 200, 201, 1001, 3000, 10_000, 10_007]
 
@@ -30,8 +38,9 @@ SCHEDULES = {
     "kdv/biharmonic": lambda n: steps(_run.adam_then_lbfgs(n)),
     "hamiltonian": lambda n: steps(hamiltonian.stages(n)),
     "lotka-volterra": lambda n: [s for part in lotka_volterra.stages(n) for s in steps(part)],
+    "seed-ude": lambda n: [s for part in seed_ude.stages(n) for s in steps(part)],
 }
-MINIMUM = {"hamiltonian": 2, "lotka-volterra": 3}  # one step per stage at least
+MINIMUM = {"hamiltonian": 2, "lotka-volterra": 3, "seed-ude": 2}  # one step per stage at least
 
 
 @pytest.mark.parametrize("name", SCHEDULES)

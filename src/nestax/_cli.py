@@ -256,6 +256,7 @@ def _run_example(
 _HEADLINES = {  # the metric each kind of example is judged by, in the summary when present
     "rel_l2_error": "relative L2 error vs the reference solution",
     "missing_term_rel_l2": "relative L2 error of the learned term vs the missing physics",
+    "data_rel_l2": "relative L2 error of the fit vs the data",
 }
 
 
@@ -364,6 +365,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             metrics, out_dir = _run_example(DEMO, args.iters, args.out, 0, not args.no_progress)
             print(f"nestax demo: {DEMO}, the Lotka–Volterra UDE with a ‖∂U₁/∂x‖² penalty")
         print(_summary(metrics, out_dir))
+        default = examples.get(DEMO if args.command == "demo" else args.example).load()
+        if args.iters is not None and args.iters < default.DEFAULT_ITERS:
+            again = "nestax demo" if args.command == "demo" else f"nestax run {args.example}"
+            print(
+                f"a short run ({args.iters} of the default {default.DEFAULT_ITERS} iterations); "
+                f"the full run: {again}"
+            )
         if not metrics.get("gradient_check_ok", True) and not args.allow_failed_check:
             print(
                 "nestax: error: the gradient check failed (max relative error "

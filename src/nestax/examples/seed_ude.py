@@ -19,6 +19,14 @@ noisy observation. Loss:
 the second term a derivative of the network with respect to its input (101 grid points), taken
 with ``nx.gradient`` and differentiated again, with respect to θ, by ``jax.grad``.
 
+Training (:func:`stages`): the post's Adam on this loss from random weights stalls on a nearly
+constant solution (mse ≈ 4.6 after 500 steps); here a multiple-shooting warm-up (Adam on
+windows of 5 observations) comes first, then L-BFGS on the loss above. The penalty holds
+``∇U₁`` small along ``u₂ = 1``, where the true missing term ``−β u₁ u₂`` is not flat: the
+default 3000 steps fit the data to about 2 % (``data_rel_l2`` in ``metrics.json``, 900 steps:
+9 %), the learned term stays about 17 % off the missing physics (``missing_term_rel_l2``);
+without the penalty, ``nestax run lotka-volterra`` recovers it to about 2 %.
+
 Example:
     >>> import jax
     >>> jax.config.update("jax_enable_x64", True)
@@ -46,7 +54,9 @@ from ..pinn import plot_curves, plot_losses
 from . import _run
 
 NAME = "seed-ude"
-DEFAULT_ITERS = 500
+DEFAULT_ITERS = 3000  # 1333 warm-up (Adam on windows) + 1667 L-BFGS on the seed's loss
+WARMUP_FRACTION = 4 / 9
+WINDOW = 5  # observations per multiple-shooting window of the warm-up
 LEARNING_RATE = 1e-2  # the post used Adam() (1e-3); 1e-2 gets far lower in 500 steps
 P_TRUE = (1.3, 0.9, 0.8, 1.8)
 T_SPAN = (0.0, 5.0)
@@ -192,6 +202,18 @@ class Problem:
             "gradient_penalty": regularization(model, self.points),
         }
 
+    def window_loss_terms(self, model: eqx.nn.MLP) -> dict[str, jax.Array]:
+        """The warm-up loss: ``{"window_mse": ..., "gradient_penalty": ...}``, the trajectory
+        solved from each of the first observations of ``WINDOW`` consecutive ones (multiple
+        shooting; the flow is autonomous, so all share the times ``ts[:WINDOW]``)."""
+        n = self.data.shape[0] - WINDOW + 1
+        windows = jnp.stack([self.data[k : k + WINDOW] for k in range(n)])
+        pred = jax.vmap(lambda u0: predict(model, u0, self.ts[:WINDOW]))(self.data[:n])
+        return {
+            "window_mse": jnp.mean((pred - windows) ** 2),
+            "gradient_penalty": regularization(model, self.points),
+        }
+
     def loss(self, model: eqx.nn.MLP, step_ts: jax.Array | None = None) -> jax.Array:
         """``L(θ)``, the sum of :meth:`loss_terms`."""
         terms = self.loss_terms(model, step_ts)
@@ -216,27 +238,63 @@ def check_gradient(problem: Problem, **kwargs):
     return nx.check_gradients(lambda m: problem.loss(m, steps), problem.model, **kwargs)
 
 
+def stages(iters: int) -> tuple[list, list]:
+    """``(warm-up, main)`` stage lists for exactly ``iters`` steps (4/9 and 5/9 of them).
+
+    Single shooting from random weights stalls (the known term α u₁ makes the first
+    trajectories explode and Adam settles on a nearly constant solution, mse ≈ 4.6); the
+    warm-up is Adam (1e-2) on windows of ``WINDOW`` observations, then L-BFGS on the seed's
+    loss over the whole interval.
+    """
+    if iters < 2:
+        raise ValueError(f"{NAME}: argument `iters` must be >= 2 (two stages); got {iters}")
+    warm = min(iters - 1, max(1, round(WARMUP_FRACTION * iters)))
+    return (
+        [nx.Stage("adam", warm, learning_rate=LEARNING_RATE)],
+        [nx.Stage("lbfgs", iters - warm)],
+    )
+
+
 def run(
     iters: int = DEFAULT_ITERS,
     out_dir: str | os.PathLike | None = None,
     seed: int = 0,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Check the gradient at the initial weights, train with Adam, write metrics and plots."""
+    """Check the gradient at the initial weights; train (warm-up on windows, then L-BFGS on
+    the seed's loss); write ``metrics.json`` (with ``data_rel_l2``, the fit against the data,
+    and ``missing_term_rel_l2``) and the plots."""
     _run.enable_x64()
     out_dir = _run.default_out_dir(NAME) if out_dir is None else out_dir
     p = build(seed)
     check = check_gradient(p)
-    result = nx.fit(
-        p.loss_terms,
-        p.model,
-        stages=[nx.Stage("adam", steps=iters, learning_rate=LEARNING_RATE)],
-        progress=progress,
-    )
-    metrics = _run.write_metrics(out_dir, NAME, result, check, seed)
-    plot_losses(result.history, os.path.join(out_dir, "loss.png"), f"{NAME}: training loss")
+    warm_stages, main_stages = stages(iters)
+    warm = nx.fit(p.window_loss_terms, p.model, warm_stages, progress=progress, every=50)
+    result = nx.fit(p.loss_terms, warm.params, main_stages, progress=progress, every=50)
+    joined = _run.join(warm, result)
+    model = result.params
+    pred = predict(model, p.data[0], p.ts)
+    _, beta, gamma, _ = P_TRUE
+    states = p.clean  # the true trajectory at the save times
+    learned = jax.vmap(model)(states)
+    true = jnp.stack([-beta * states[:, 0] * states[:, 1], gamma * states[:, 0] * states[:, 1]], 1)
+    extra = {
+        "initial_loss": float(p.loss(p.model)),
+        "data_rel_l2": float(jnp.linalg.norm(pred - p.data) / jnp.linalg.norm(p.data)),
+        "missing_term_rel_l2": float(jnp.linalg.norm(learned - true) / jnp.linalg.norm(true)),
+        "final_terms": {k: float(v[-1]) for k, v in result.history.items()},
+        "stages": [["warm-up " + s.name, s.steps] for s in warm_stages]
+        + [[s.name, s.steps] for s in main_stages],
+        "stopped": result.stopped,
+    }
+    metrics = _run.write_metrics(out_dir, NAME, joined, check, seed, extra)
+    n_warm = len(warm.history["total"])
+    plot_losses(
+        joined.history, os.path.join(out_dir, "loss.png"), f"{NAME}: training loss",
+        [(n_warm, "L-BFGS, whole interval")],
+    )  # fmt: skip
     t_fine = jnp.linspace(p.ts[0], p.ts[-1], 200)
-    fit = np.asarray(predict(result.params, p.data[0], t_fine))
+    fit = np.asarray(predict(model, p.data[0], t_fine))
     series = {}
     for k, name in enumerate(("prey u₁", "predator u₂")):
         series[f"data {name}"] = (p.ts, p.data[:, k], f"C{k}o")
@@ -245,8 +303,10 @@ def run(
     plot_curves(
         series,
         os.path.join(out_dir, "fit.png"),
-        f"{NAME}: data vs UDE after {iters} Adam steps",
+        f"{NAME}: data vs UDE fit ({warm_stages[0].steps} warm-up + {main_stages[0].steps} "
+        f"L-BFGS steps; {100 * metrics['data_rel_l2']:.2g} % off the data)",
         "t",
         "u",
+        legend_outside=True,
     )
     return metrics
