@@ -1,6 +1,8 @@
 """The three seed problems: their mathematics, their gradients (finite differences, forward
 mode) and a short training run each. References are independent of nestax's operators."""
 
+import json
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -209,3 +211,30 @@ def test_ude_500_adam_steps_reduce_the_loss(ude):
     assert total.shape == (500,) and np.all(np.isfinite(total))
     assert total[-1] < 1e-3 * total[0]
     assert set(result.history) == {"mse", "gradient_penalty", "total"}
+
+
+def test_ude_window_loss_solves_each_window_from_its_first_observation(ude):
+    terms = eqx.filter_jit(ude.window_loss_terms)(ude.model)
+    w = seed_ude.WINDOW
+    errors = []
+    for k in range(ude.data.shape[0] - w + 1):  # one solve per window, by hand
+        pred = seed_ude.predict(ude.model, ude.data[k], ude.ts[k : k + w] - ude.ts[k])
+        errors.append((pred - ude.data[k : k + w]) ** 2)
+    assert_close(terms["window_mse"], jnp.mean(jnp.stack(errors)), rtol=1e-10)
+    assert_close(terms["gradient_penalty"], seed_ude.regularization(ude.model, ude.points))
+
+
+def test_ude_run_writes_metrics_and_plots(tmp_path, monkeypatch):
+    def adam_only(iters):  # the same warm-up, Adam instead of L-BFGS (compiles faster)
+        warm, main = original(iters)
+        return warm, [nx.Stage("adam", main[0].steps, learning_rate=1e-3)]
+
+    original = seed_ude.stages
+    monkeypatch.setattr(seed_ude, "stages", adam_only)
+    metrics = seed_ude.run(iters=3, out_dir=tmp_path, progress=False)
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["iterations"] == 3 and saved["stages"] == [["warm-up adam", 1], ["adam", 2]]
+    assert saved["data_rel_l2"] == metrics["data_rel_l2"] > 0
+    assert set(saved["final_terms"]) == {"mse", "gradient_penalty", "total"}
+    assert saved["gradient_check_ok"]
+    assert {p.name for p in tmp_path.glob("*.png")} == {"fit.png", "loss.png"}
