@@ -100,6 +100,8 @@ def test_site_builds_strictly_with_the_tutorials_run(tmp_path):
     assert "rel_l2_error" in poisson and "Executed when this site was built" in poisson
     for figure in ["poisson_1d/solution.png", "seeds/seed_cos.png", "ude/ude.png"]:
         assert (site / "tutorials" / figure).stat().st_size > 1000, figure
+    high = (site / "tutorials" / "high_dimensions" / "index.html").read_text()
+    assert "reduced :" in high and "predicted" in high  # its printed comparisons
     # the docstrings' maths reached MathJax, and no reStructuredText role was left raw
     api = (site / "api" / "nestax" / "index.html").read_text()
     assert api.count('class="arithmatex"') > 10
