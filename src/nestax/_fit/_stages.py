@@ -32,7 +32,8 @@ class Stage:
             ``"lbfgs"`` (optax's L-BFGS with its zoom line search, fed the loss value and
             gradient it stores, as optax documents), or any ``optax.GradientTransformation``.
             A transformation whose state holds a ``value`` (L-BFGS, a line search with
-            ``store_grad=True``) is treated as a line search: its update receives ``value``, ``grad`` and ``value_fn``.
+            ``store_grad=True``) is treated as a line search: its update receives ``value``,
+            ``grad`` and ``value_fn``.
         steps: number of steps, an integer ``>= 1``.
         learning_rate: a float or an optax schedule ``count -> rate``. Defaults: 1e-3 for
             ``"adam"``, ``"adamw"`` and ``"sgd"``; ``None`` (the line-search step) for
