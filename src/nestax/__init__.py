@@ -48,6 +48,7 @@ from ._fit import Residuals as Residuals
 from ._fit import Stage as Stage
 from ._fit import StepFailedError as StepFailedError
 from ._fit import fit as fit
+from ._fit import soap as soap
 from . import rules as rules
 
 from ._operators._apply import RANDOMIZED as _RANDOMIZED

@@ -6,4 +6,5 @@ from ._errors import StepFailedError as StepFailedError
 from ._loop import fit as fit
 from ._residuals import Residuals as Residuals
 from ._result import FitResult as FitResult
+from ._soap import soap as soap
 from ._stages import Stage as Stage

@@ -8,6 +8,7 @@ from typing import Any
 import optax
 
 from ._gauss_newton import GaussNewton
+from ._soap import soap
 
 # name -> (optax constructor, default learning rate). `None` for L-BFGS means: no scaling of the
 # step its zoom line search accepts (optax's default).
@@ -16,6 +17,7 @@ _OPTIMIZERS: dict[str, tuple[Callable[..., optax.GradientTransformation], float 
     "adamw": (optax.adamw, 1e-3),
     "sgd": (optax.sgd, 1e-3),
     "lbfgs": (optax.lbfgs, None),
+    "soap": (soap, 3e-3),
 }
 
 
@@ -28,7 +30,8 @@ class Stage:
     the beginning of each stage (a schedule's step count included).
 
     Args:
-        optimizer: ``"adam"``, ``"adamw"``, ``"sgd"``, ``"gauss-newton"`` (below) or
+        optimizer: ``"adam"``, ``"adamw"``, ``"sgd"``, ``"soap"`` (:func:`nestax.soap`),
+            ``"gauss-newton"`` (below) or
             ``"lbfgs"`` (optax's L-BFGS with its zoom line search, fed the loss value and
             gradient it stores, as optax documents), or any ``optax.GradientTransformation``.
             A transformation whose state holds a ``value`` (L-BFGS, a line search with
@@ -36,8 +39,8 @@ class Stage:
             ``grad`` and ``value_fn``.
         steps: number of steps, an integer ``>= 1``.
         learning_rate: a float or an optax schedule ``count -> rate``. Defaults: 1e-3 for
-            ``"adam"``, ``"adamw"`` and ``"sgd"``; ``None`` (the line-search step) for
-            ``"lbfgs"``. Not allowed with a transformation passed directly.
+            ``"adam"``, ``"adamw"`` and ``"sgd"``; 3e-3 for ``"soap"``; ``None`` (the
+            line-search step) for ``"lbfgs"``. Not allowed with a transformation passed directly.
         **options: further keyword arguments of the optax constructor (``b1``,
             ``weight_decay``, ``memory_size``, ``linesearch``, ...), or the settings of a
             ``"gauss-newton"`` stage.
