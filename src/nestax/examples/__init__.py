@@ -45,6 +45,11 @@ register(
     "Δu = −sin 4πx sin 4πy on [0,1]², hard Dirichlet constraint, Adam → L-BFGS (float64)",
 )
 register(
+    "poisson-smooth",
+    "nestax.examples.poisson_smooth",
+    "−Δu = 2π² sin πx sin πy on [0,1]² (ENGD paper), hard constraint, Adam → Gauss–Newton",
+)
+register(
     "burgers",
     "nestax.examples.burgers",
     "Burgers u_t + u u_x = (0.01/π) u_xx (Raissi), exact IC/BC ansatz, Adam → L-BFGS + RAD",
