@@ -229,3 +229,23 @@ def test_adam_then_gauss_newton_on_a_pinn(heat_problem, small_net):
     total = result.history["total"]
     assert result.stage_steps == (5, 15) and set(result.history) == {*heat_problem.terms, "total"}
     assert np.all(np.diff(total[5:]) <= 0) and total[-1] < 0.05 * total[5]
+
+
+def test_interrupted_gauss_newton_resumes_to_the_uninterrupted_parameters(tmp_path):
+    # the damping is part of the checkpointed state: a resumed run takes the same steps
+    loss = nx.Residuals(_nonlinear)
+    theta = jnp.array([0.7, -0.4, 1.3])
+    stages = [nx.Stage("sgd", 3, learning_rate=1e-2), nx.Stage("gauss-newton", 9, damping=10.0)]
+    ref = nx.fit(loss, theta, stages, progress=False)
+
+    def callback(k, params, terms):
+        if k == 7:
+            raise KeyboardInterrupt
+
+    kwargs = dict(checkpoint_dir=tmp_path, progress=False)
+    first = nx.fit(loss, theta, stages, callback=callback, every=1, **kwargs)
+    assert first.stopped == "interrupted" and first.steps == 8
+    resumed = nx.fit(loss, theta, stages, resume=True, **kwargs)
+    assert resumed.stopped == "completed" and resumed.steps == 12
+    np.testing.assert_array_equal(resumed.params, ref.params)
+    np.testing.assert_array_equal(resumed.history["total"], ref.history["total"])
