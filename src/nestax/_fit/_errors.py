@@ -67,12 +67,18 @@ class NonFiniteLossError(FloatingPointError):
         what = {
             "loss": f"loss term {term!r}",
             "gradient": f"the gradient of loss term {term!r}",
-            "step": "the Gauss–Newton step (or the gradient)",
+            "step": "the Gauss–Newton step",
         }.get(of, f"loss term {term!r}")
         good = "with a finite loss" if of == "loss" else "from which a step succeeded"
+        why = ""
+        if of == "step":
+            why = (
+                " (a singular normal matrix: raise the setting `damping` above 0; or a "
+                "non-finite Jacobian)"
+            )
         super().__init__(
             f"fit: {what} became {value} at step {step} (stage {stage}, "
-            f"{stage_name!r}, its step {stage_step}); training stopped. The last parameters "
+            f"{stage_name!r}, its step {stage_step}); training stopped{why}. The last parameters "
             f"{good} ({where}) are in `.params`, the finite history in `.history`."
         )
 
