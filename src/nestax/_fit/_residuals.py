@@ -43,8 +43,8 @@ class Residuals:
         >>> {k: float(v) for k, v in loss(jnp.zeros(2)).items()}
         {'fit': 5.0, 'reg': 0.0}
         >>> result = nx.fit(loss, jnp.zeros(2), nx.Stage("gauss-newton", 5), progress=False)
-        >>> bool(result.history["total"][-1] < 1.0)
-        True
+        >>> round(float(result.history["total"][-1]), 3)  # the least-squares minimum
+        1.784
     """
 
     def __init__(self, fn: Callable[..., Any], data: Any = None) -> None:
