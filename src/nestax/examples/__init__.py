@@ -42,7 +42,7 @@ register(
 register(
     "poisson-2d",
     "nestax.examples.poisson_2d",
-    "Δu = −sin 4πx sin 4πy on [0,1]², hard Dirichlet constraint, Adam → L-BFGS (float64)",
+    "Δu = −sin 4πx sin 4πy on [0,1]², hard Dirichlet constraint, Adam → Gauss–Newton (float64)",
 )
 register(
     "poisson-smooth",
