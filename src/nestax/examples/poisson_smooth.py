@@ -84,22 +84,17 @@ def run(
 ) -> dict[str, Any]:
     """Train, then write ``metrics.json`` (``rel_l2_error`` on a 101² grid) and plots."""
     _run.enable_x64()
-    out_dir = _run.default_out_dir(NAME) if out_dir is None else out_dir
     problem = build(n_interior, seed)
     net = pinn.mlp(jax.random.key(seed), 2, width=width, depth=depth)
-    check = nx.check_gradients(lambda p: problem.loss()(p)["residual"], net, n_directions=8)
-    _run.distribute(problem)  # several devices: the points, data of the step, sharded
     schedule = stages(iters, adam_steps)
-    result = nx.fit(problem.residuals(), net, stages=schedule, progress=progress)
     a, b = np.meshgrid(np.linspace(0, 1, 101), np.linspace(0, 1, 101), indexing="ij")
     extra = {
         "n_interior": n_interior,
         "width": width,
         "depth": depth,
         "stages": [repr(s) for s in schedule],
-        "stage_steps": list(result.stage_steps),
     }
-    metrics, _, _ = _run.report_field(
-        out_dir, NAME, problem, result, check, seed, (a, b), exact, extra=extra
-    )
-    return metrics
+    return _run.train_field(
+        NAME, problem, net, schedule, (a, b), exact,
+        out_dir=out_dir, seed=seed, progress=progress, extra=extra,
+    )  # fmt: skip
