@@ -20,6 +20,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from ._gauss_newton import GaussNewton
+
 
 def _is_key(x: Any) -> bool:
     return hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jax.dtypes.prng_key)
@@ -172,6 +174,9 @@ def _build(
     uses_data: bool,
 ) -> Callable[..., Any]:
     def step(leaves: list[jax.Array], key: Any, k: Any, data: Any) -> tuple[list[jax.Array], Any]:
+        if isinstance(transformation, GaussNewton):
+            return _gauss_newton_step(leaves, key, k, data if uses_data else None)
+
         def evaluate(dyn: Any, key: Any) -> tuple[jax.Array, jax.Array]:
             return _evaluate(dyn, key, data if uses_data else None)
 
@@ -187,6 +192,26 @@ def _build(
         dtype = jnp.result_type(*terms)
         row = jnp.stack([jnp.asarray(t, dtype) for t in terms] + ([] if not names else [total]))
         return total, row
+
+    def _gauss_newton_step(leaves: list[jax.Array], key: Any, k: Any, data: Any) -> Any:
+        dyn, opt_state, good, failed = jax.tree.unflatten(carry_def, leaves)
+        args = () if data is None else (data,)
+        if uses_key:
+            args += (jax.random.fold_in(key, k),)
+        new_dyn, new_state, row = transformation.step(
+            get_loss(), dyn, static, opt_state, args, names
+        )
+        return _finish(dyn, opt_state, good, failed, new_dyn, new_state, row)
+
+    def _finish(dyn, opt_state, good, failed, new_dyn, new_state, row) -> Any:
+        ok = jnp.all(jnp.isfinite(row)) & ~failed
+        new_dyn, new_state, good = _select(
+            ok, (new_dyn, strong(new_state), dyn), (dyn, opt_state, good)
+        )
+        new_leaves, new_def = jax.tree.flatten((new_dyn, new_state, good, ~ok))
+        if new_def != carry_def:
+            raise TypeError(f"fit: the optimizer changed the structure of its state: {new_def}")
+        return new_leaves, row
 
     def _step(leaves: list[jax.Array], key: Any, k: Any, evaluate: Any) -> Any:
         dyn, opt_state, good, failed = jax.tree.unflatten(carry_def, leaves)
@@ -215,13 +240,6 @@ def _build(
         # untaken branch of a `where`), which would turn the parameters into nan
         grad_ok = jnp.all(jnp.stack([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grad)]))
         row = jnp.concatenate([row, jnp.where(grad_ok, 0.0, jnp.nan).astype(row.dtype)[None]])
-        ok = jnp.all(jnp.isfinite(row)) & ~failed
-        new_dyn, new_state, good = _select(
-            ok, (new_dyn, strong(new_state), dyn), (dyn, opt_state, good)
-        )
-        new_leaves, new_def = jax.tree.flatten((new_dyn, new_state, good, ~ok))
-        if new_def != carry_def:
-            raise TypeError(f"fit: the optimizer changed the structure of its state: {new_def}")
-        return new_leaves, row
+        return _finish(dyn, opt_state, good, failed, new_dyn, new_state, row)
 
     return jax.jit(step, donate_argnums=0) if jit else step
