@@ -33,7 +33,8 @@ SCHEDULES = {
     "burgers": lambda n: in_rounds(*burgers.schedule(n)),
     "burgers-3-rounds": lambda n: in_rounds(*burgers.schedule(n, adam_steps=50, rounds=3)),
     "heat": lambda n: in_rounds(*heat.schedule(n)),
-    "heat-4-rounds": lambda n: in_rounds(*heat.schedule(n, rounds=4)),
+    "heat-3-rounds": lambda n: in_rounds(*heat.schedule(n, rounds=3)),
+    "heat-4-rounds-adam-50": lambda n: in_rounds(*heat.schedule(n, rounds=4, adam_steps=50)),
     "poisson-2d": lambda n: steps(poisson_2d.stages(n)),
     "kdv/biharmonic": lambda n: steps(_run.adam_then_lbfgs(n)),
     "hamiltonian": lambda n: steps(hamiltonian.stages(n)),
@@ -63,4 +64,6 @@ def test_default_schedules_keep_their_documented_split():
     first, later, rounds = burgers.schedule(burgers.DEFAULT_ITERS)
     assert (steps(first), steps(later), rounds) == ([1000, 1503], [1071], 8)
     first, later, rounds = heat.schedule(heat.DEFAULT_ITERS)
-    assert (steps(first), steps(later), rounds) == ([333, 667], [333, 667], 3)
+    assert (steps(first), rounds) == ([166, 334], 1)
+    first, later, rounds = heat.schedule(3000, rounds=3)  # 200 Adam at most a round
+    assert (steps(first), steps(later), rounds) == ([200, 800], [200, 800], 3)

@@ -266,12 +266,41 @@ def test_compiled_steps_are_reused_and_freed_with_the_loss():
     stage = Stage("sgd", 3, learning_rate=0.1)
     first = fit(loss, jnp.ones(2), stage, progress=False)
     second = fit(loss, jnp.ones(2), stage, progress=False)
-    assert len(_step._CACHE[loss]) == 1  # one compiled step served both runs
+    steps = [c for c in _step._CACHE[id(loss)][1] if c[0] != "terms"]
+    assert len(steps) == 1  # one compiled step served both runs
     leaves_equal(first.params, second.params)
     ref = weakref.ref(loss)
     del loss
     gc.collect()
     assert ref() is None  # the cache does not keep the loss (or what it closes over) alive
+
+
+def test_compiled_steps_are_reused_for_a_bound_method_of_an_unhashable_object():
+    # `problem.loss_terms` is a new bound-method object at each access, and a dataclass with
+    # eq=True cannot be hashed: the cache keys on the instance's identity and the function
+    import dataclasses
+
+    from nestax._fit import _step
+
+    @dataclasses.dataclass
+    class Problem:
+        target: float
+
+        def loss(self, p):
+            return {"fit": jnp.sum((p - self.target) ** 2)}
+
+    problem = Problem(2.0)
+    stage = Stage("sgd", 3, learning_rate=0.1)
+    first = fit(problem.loss, jnp.ones(2), stage, progress=False)
+    second = fit(problem.loss, first.params, stage, progress=False)
+    table = _step._CACHE[id(problem)][1]
+    assert len([c for c in table if c[0] != "terms"]) == 1  # compiled once, used twice
+    # the second fit continued from the first: 6 steps of p <- p - 0.2 (p - 2) from p = 1
+    np.testing.assert_allclose(second.params, 2.0 - 0.8**6, rtol=1e-6)
+    ref = weakref.ref(problem)
+    del problem, table
+    gc.collect()
+    assert ref() is None and not any(r() is None for r, _ in _step._CACHE.values())
 
 
 def _scalar(p):

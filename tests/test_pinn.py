@@ -24,6 +24,7 @@ from nestax.examples import (
     heat,
     kdv,
     poisson_2d,
+    poisson_smooth,
     sine_gordon_nd,
 )
 
@@ -139,7 +140,7 @@ def test_residuals_of_exact_solutions_vanish():
     r = jax.vmap(lambda p: poisson_2d.residual(poisson_2d.exact, p))(sq)
     assert_close(r, 0.0, atol=1e-11)
     # the heat example, third order (KdV soliton), fourth order (Navier's plate): closed forms
-    for module, n in ((heat, 16), (kdv, 16), (biharmonic_plate, 16)):
+    for module, n in ((heat, 16), (kdv, 16), (biharmonic_plate, 16), (poisson_smooth, 16)):
         pts = jnp.asarray(module.build(n_interior=n).points["residual"])
         assert_close(jax.vmap(lambda p, m=module: m.residual(m.exact, p))(pts), 0.0, atol=1e-9)
 
@@ -316,6 +317,7 @@ def test_sine_gordon_exact_estimator_is_the_true_laplacian():
     "module, options",
     [
         (poisson_2d, {"n_interior": 64, "width": 8, "depth": 2}),
+        (poisson_smooth, {"n_interior": 64, "width": 8, "depth": 2}),
         # one round: RAD rounds are tested above, and each round compiles its own step
         (burgers, {"n_interior": 64, "width": 8, "depth": 2, "rounds": 1, "pool": 256}),
         (

@@ -44,9 +44,11 @@ from ._check import check_gradients as check_gradients
 from ._fit import EarlyStopping as EarlyStopping
 from ._fit import FitResult as FitResult
 from ._fit import NonFiniteLossError as NonFiniteLossError
+from ._fit import Residuals as Residuals
 from ._fit import Stage as Stage
 from ._fit import StepFailedError as StepFailedError
 from ._fit import fit as fit
+from ._fit import soap as soap
 from . import rules as rules
 
 from ._operators._apply import RANDOMIZED as _RANDOMIZED

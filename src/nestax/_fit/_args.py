@@ -33,6 +33,19 @@ def check_stages(stages: Any) -> tuple[Stage, ...]:
     return tuple(stages)
 
 
+def check_residual_form(loss: Any, stages: Sequence[Stage]) -> None:
+    """A Gauss–Newton stage needs a loss with a residual form (`Residuals`)."""
+    from ._residuals import Residuals
+
+    for i, stage in enumerate(stages):
+        if stage.name == "gauss-newton" and not isinstance(loss, Residuals):
+            raise TypeError(
+                f"fit: stage {i} ('gauss-newton') needs a loss with a residual form "
+                "(nestax.Residuals, e.g. nestax.pinn.Problem.residuals()); argument `loss` is "
+                f"{type(loss).__name__}"
+            )
+
+
 def check_options(
     key: Any,
     callback: Any,

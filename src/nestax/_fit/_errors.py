@@ -22,7 +22,8 @@ class NonFiniteLossError(FloatingPointError):
             For a finite loss with a non-finite gradient (``of == "gradient"``), the first term
             whose own gradient is not finite (``"total"`` for a single-term loss, or when only
             the sum of the terms' gradients overflowed).
-        of: ``"loss"`` or ``"gradient"``: what stopped being finite.
+        of: ``"loss"``, ``"gradient"`` or ``"step"`` (a ``"gauss-newton"`` stage's step, or
+            the gradient :math:`J^\top r` it uses): what stopped being finite.
         value: its value (``nan``, ``inf`` or ``-inf``).
         step: global step index ``k``.
         stage: index of the stage in ``stages``; ``stage_name`` and ``stage_step`` (the step
@@ -63,11 +64,21 @@ class NonFiniteLossError(FloatingPointError):
         self.history = history
         self.of = of
         where = "the initial parameters" if step == 0 else f"the parameters of step {step - 1}"
-        what = f"loss term {term!r}" if of == "loss" else f"the gradient of loss term {term!r}"
+        what = {
+            "loss": f"loss term {term!r}",
+            "gradient": f"the gradient of loss term {term!r}",
+            "step": "the Gauss–Newton step",
+        }.get(of, f"loss term {term!r}")
         good = "with a finite loss" if of == "loss" else "from which a step succeeded"
+        why = ""
+        if of == "step":
+            why = (
+                " (a singular normal matrix: raise the setting `damping` above 0; or a "
+                "non-finite Jacobian)"
+            )
         super().__init__(
             f"fit: {what} became {value} at step {step} (stage {stage}, "
-            f"{stage_name!r}, its step {stage_step}); training stopped. The last parameters "
+            f"{stage_name!r}, its step {stage_step}); training stopped{why}. The last parameters "
             f"{good} ({where}) are in `.params`, the finite history in `.history`."
         )
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import _checkpoint
 from ._ahead import compile_ahead
-from ._args import check_options, check_stages
+from ._args import check_options, check_residual_form, check_stages
 from ._data import check_data, replicate_like
 from ._early_stopping import EarlyStopping
 from ._errors import NonFiniteLossError, StepFailedError
@@ -129,6 +129,7 @@ def fit(
         True
     """
     stages = check_stages(stages)
+    check_residual_form(loss, stages)
     check_options(key, callback, every, checkpoint_dir, checkpoint_every, early_stopping, resume)
     dyn, static = eqx.partition(params, eqx.is_inexact_array)
     if not jax.tree.leaves(dyn):
@@ -368,7 +369,10 @@ class _Loop:
             k = start + j
             of, value, term = "loss", float(block[j, min(col, block.shape[1] - 1)]), None
             if col == block.shape[1]:  # the terms are finite; their gradient is not
-                of, value, term = "gradient", float("nan"), self._bad_gradient(k) or "total"
+                if self.stages[self.stage].name == "gauss-newton":  # or the step
+                    of, value, term = "step", float("nan"), "total"
+                else:
+                    of, value, term = "gradient", float("nan"), self._bad_gradient(k) or "total"
             # the failed steps left the carry as it was before step k: checkpoint that state
             self.gstep, self.stage_step = k, k - (self.gstep - self.stage_step)
             error = NonFiniteLossError(

@@ -7,6 +7,9 @@ from typing import Any
 
 import optax
 
+from ._gauss_newton import GaussNewton
+from ._soap import soap
+
 # name -> (optax constructor, default learning rate). `None` for L-BFGS means: no scaling of the
 # step its zoom line search accepts (optax's default).
 _OPTIMIZERS: dict[str, tuple[Callable[..., optax.GradientTransformation], float | None]] = {
@@ -14,6 +17,7 @@ _OPTIMIZERS: dict[str, tuple[Callable[..., optax.GradientTransformation], float 
     "adamw": (optax.adamw, 1e-3),
     "sgd": (optax.sgd, 1e-3),
     "lbfgs": (optax.lbfgs, None),
+    "soap": (soap, 3e-3),
 }
 
 
@@ -26,17 +30,31 @@ class Stage:
     the beginning of each stage (a schedule's step count included).
 
     Args:
-        optimizer: ``"adam"``, ``"adamw"``, ``"sgd"`` or ``"lbfgs"`` (optax's L-BFGS with its zoom
-            line search, fed the loss value and gradient it stores, as optax documents), or any
-            ``optax.GradientTransformation``. A transformation whose state holds a ``value``
-            (L-BFGS, a line search with ``store_grad=True``) is treated as a line search: its
-            update receives ``value``, ``grad`` and ``value_fn``.
+        optimizer: ``"adam"``, ``"adamw"``, ``"sgd"``, ``"soap"`` (:func:`nestax.soap`),
+            ``"gauss-newton"`` (below) or
+            ``"lbfgs"`` (optax's L-BFGS with its zoom line search, fed the loss value and
+            gradient it stores, as optax documents), or any ``optax.GradientTransformation``.
+            A transformation whose state holds a ``value`` (L-BFGS, a line search with
+            ``store_grad=True``) is treated as a line search: its update receives ``value``,
+            ``grad`` and ``value_fn``.
         steps: number of steps, an integer ``>= 1``.
         learning_rate: a float or an optax schedule ``count -> rate``. Defaults: 1e-3 for
-            ``"adam"``, ``"adamw"`` and ``"sgd"``; ``None`` (the line-search step) for
-            ``"lbfgs"``. Not allowed with a transformation passed directly.
+            ``"adam"``, ``"adamw"`` and ``"sgd"``; 3e-3 for ``"soap"``; ``None`` (the
+            line-search step) for ``"lbfgs"``. Not allowed with a transformation passed directly.
         **options: further keyword arguments of the optax constructor (``b1``,
-            ``weight_decay``, ``memory_size``, ``linesearch``, ...).
+            ``weight_decay``, ``memory_size``, ``linesearch``, ...), or the settings of a
+            ``"gauss-newton"`` stage.
+
+    ``"gauss-newton"`` is a second-order stage for a residual-form loss
+    (:class:`nestax.Residuals`, e.g. :meth:`nestax.pinn.Problem.residuals`): each step solves
+    the damped normal equations :math:`(J^\top J + λI)δ = -J^\top r` of the stacked residual
+    :math:`r` (in sample space by the Woodbury identity when there are fewer residuals than
+    parameters), with Levenberg–Marquardt damping adapted by the gain ratio, an optional grid
+    line search, and a matrix-free CG variant (``solver="cg"``). On PINN residuals this is the
+    energy natural gradient (ENGD, Müller & Zeinhofer 2023). Settings: ``damping``,
+    ``adaptive``, ``increase``, ``decrease``, ``min_damping``, ``max_damping``, ``min_gain``,
+    ``linesearch``, ``space``, ``solver``, ``cg_rtol``, ``cg_max_steps``, ``jacobian``
+    (see ``nestax._fit._gauss_newton.GaussNewton``).
 
     Example:
         >>> import optax, nestax as nx
@@ -44,6 +62,7 @@ class Stage:
         ...     nx.Stage("adam", 2000, learning_rate=optax.cosine_decay_schedule(1e-2, 2000)),
         ...     nx.Stage("lbfgs", 500, memory_size=20),
         ...     nx.Stage(optax.chain(optax.clip_by_global_norm(1.0), optax.sgd(1e-3)), 100),
+        ...     nx.Stage("gauss-newton", 200, damping=1e-4, linesearch=8),
         ... ]
         >>> stages[1]
         Stage('lbfgs', steps=500, memory_size=20)
@@ -61,9 +80,20 @@ class Stage:
         self.steps = steps
         self.learning_rate = learning_rate
         self.options = dict(options)
-        if isinstance(optimizer, str):
+        if optimizer == "gauss-newton":
+            if learning_rate is not None:
+                raise ValueError(
+                    "Stage('gauss-newton'): setting `learning_rate` does not apply (the step "
+                    f"length comes from the damping and `linesearch`); got {learning_rate!r}"
+                )
+            try:
+                self.transformation = GaussNewton(**options)
+            except TypeError as err:
+                raise TypeError(f"Stage('gauss-newton'): bad setting: {err}") from err
+            self.name = optimizer
+        elif isinstance(optimizer, str):
             if optimizer not in _OPTIMIZERS:
-                known = ", ".join(repr(n) for n in _OPTIMIZERS)
+                known = ", ".join(repr(n) for n in (*_OPTIMIZERS, "gauss-newton"))
                 raise ValueError(
                     f"Stage: unknown optimizer {optimizer!r}; expected one of {known} or an "
                     "optax.GradientTransformation"

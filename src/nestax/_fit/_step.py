@@ -11,6 +11,7 @@ chunk of steps dispatched ahead of the host's check cannot drift past the failur
 
 from __future__ import annotations
 
+import inspect
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -19,6 +20,8 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import optax
+
+from ._gauss_newton import GaussNewton
 
 
 def _is_key(x: Any) -> bool:
@@ -66,11 +69,34 @@ def call_loss(loss: Callable[..., Any], params: Any, data: Any, key: Any) -> Any
     return loss(*args)
 
 
+def _signature(tree: Any) -> Any:
+    """What tracing depends on: the tree structure, and shapes and dtypes or the leaves."""
+    leaves, treedef = jax.tree.flatten(tree)
+    return treedef, tuple(
+        (x.shape, x.dtype, getattr(x, "sharding", None)) if hasattr(x, "shape") else (type(x), x)
+        for x in leaves
+    )
+
+
 def loss_terms(
     loss: Callable[..., Any], dyn: Any, static: Any, key: Any, data: Any = None
 ) -> tuple[str, ...]:
-    """Names of the terms ``loss`` returns (``()`` for a scalar loss), checked at trace time."""
+    """Names of the terms ``loss`` returns (``()`` for a scalar loss), checked at trace time
+    once per loss and signature of its arguments (`make_step`'s cache holds them)."""
+    method = inspect.ismethod(loss)
+    owner = loss.__self__ if method else loss
+    config = ("terms", loss.__func__ if method else None, _signature((dyn, static, key, data)))
+    try:
+        hash(config)
+        table = _table(owner)
+    except TypeError:
+        return _loss_terms(loss, dyn, static, key, data)
+    if config not in table:
+        table[config] = _loss_terms(loss, dyn, static, key, data)
+    return table[config]
 
+
+def _loss_terms(loss: Callable[..., Any], dyn: Any, static: Any, key: Any, data: Any) -> Any:
     def call(dyn: Any, key: Any, data: Any) -> Any:
         return call_loss(loss, eqx.combine(dyn, static), data, key)
 
@@ -117,10 +143,21 @@ def is_linesearch(opt_state: Any) -> bool:
     return optax.tree.get(opt_state, "value") is not None
 
 
-# loss -> {configuration -> compiled step}. Weakly keyed on the loss, and the step reaches the
-# loss through a weak reference, so a dropped loss frees its steps (and the arrays it closes
-# over); a second `fit` of the same loss and stage (a resume, a sweep) compiles nothing.
-_CACHE: weakref.WeakKeyDictionary[Any, dict[Any, Callable[..., Any]]] = weakref.WeakKeyDictionary()
+# loss -> {configuration -> compiled step}, by identity (a loss need not be hashable: a bound
+# method of a dataclass is not). Weak: a dropped loss frees its steps (and the arrays it closes
+# over), and the step reaches the loss through a weak reference; a second `fit` of the same
+# loss and stage (a resume, a sweep, training in rounds) compiles nothing.
+_CACHE: dict[int, tuple[weakref.ref, dict[Any, Callable[..., Any]]]] = {}
+
+
+def _table(owner: Any) -> dict[Any, Callable[..., Any]]:
+    """The step table of ``owner`` (``TypeError`` if it has no weak references)."""
+    entry = _CACHE.get(id(owner))
+    if entry is None or entry[0]() is not owner:
+        entry = (weakref.ref(owner), {})
+        _CACHE[id(owner)] = entry
+        weakref.finalize(owner, _CACHE.pop, id(owner), None)
+    return entry[1]
 
 
 def make_step(
@@ -148,14 +185,19 @@ def make_step(
     )
     leaves, treedef = jax.tree.flatten(static)
     static_leaves = tuple((type(x), x) for x in leaves)
-    config = (transformation, carry_def, treedef, static_leaves, *options.values())
+    # a bound method (`problem.loss_terms`) is a new object at every attribute access: key it
+    # on its instance and function, and reach it through a WeakMethod
+    method = inspect.ismethod(loss)
+    owner, ref = (loss.__self__, weakref.WeakMethod) if method else (loss, weakref.ref)
+    config = (loss.__func__ if method else None, transformation, carry_def, treedef,
+              static_leaves, *options.values())  # fmt: skip
     try:
         hash(config)
-        table = _CACHE.setdefault(loss, {})
+        table = _table(owner)
     except TypeError:  # unhashable static leaves, or a loss without weak references
         return _build(lambda: loss, static, transformation, carry_def, **options)
     if config not in table:
-        table[config] = _build(weakref.ref(loss), static, transformation, carry_def, **options)
+        table[config] = _build(ref(loss), static, transformation, carry_def, **options)
     return table[config]
 
 
@@ -172,6 +214,9 @@ def _build(
     uses_data: bool,
 ) -> Callable[..., Any]:
     def step(leaves: list[jax.Array], key: Any, k: Any, data: Any) -> tuple[list[jax.Array], Any]:
+        if isinstance(transformation, GaussNewton):
+            return _gauss_newton_step(leaves, key, k, data if uses_data else None)
+
         def evaluate(dyn: Any, key: Any) -> tuple[jax.Array, jax.Array]:
             return _evaluate(dyn, key, data if uses_data else None)
 
@@ -187,6 +232,26 @@ def _build(
         dtype = jnp.result_type(*terms)
         row = jnp.stack([jnp.asarray(t, dtype) for t in terms] + ([] if not names else [total]))
         return total, row
+
+    def _gauss_newton_step(leaves: list[jax.Array], key: Any, k: Any, data: Any) -> Any:
+        dyn, opt_state, good, failed = jax.tree.unflatten(carry_def, leaves)
+        args = () if data is None else (data,)
+        if uses_key:
+            args += (jax.random.fold_in(key, k),)
+        new_dyn, new_state, row = transformation.step(
+            get_loss(), dyn, static, opt_state, args, names
+        )
+        return _finish(dyn, opt_state, good, failed, new_dyn, new_state, row)
+
+    def _finish(dyn, opt_state, good, failed, new_dyn, new_state, row) -> Any:
+        ok = jnp.all(jnp.isfinite(row)) & ~failed
+        new_dyn, new_state, good = _select(
+            ok, (new_dyn, strong(new_state), dyn), (dyn, opt_state, good)
+        )
+        new_leaves, new_def = jax.tree.flatten((new_dyn, new_state, good, ~ok))
+        if new_def != carry_def:
+            raise TypeError(f"fit: the optimizer changed the structure of its state: {new_def}")
+        return new_leaves, row
 
     def _step(leaves: list[jax.Array], key: Any, k: Any, evaluate: Any) -> Any:
         dyn, opt_state, good, failed = jax.tree.unflatten(carry_def, leaves)
@@ -215,13 +280,6 @@ def _build(
         # untaken branch of a `where`), which would turn the parameters into nan
         grad_ok = jnp.all(jnp.stack([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grad)]))
         row = jnp.concatenate([row, jnp.where(grad_ok, 0.0, jnp.nan).astype(row.dtype)[None]])
-        ok = jnp.all(jnp.isfinite(row)) & ~failed
-        new_dyn, new_state, good = _select(
-            ok, (new_dyn, strong(new_state), dyn), (dyn, opt_state, good)
-        )
-        new_leaves, new_def = jax.tree.flatten((new_dyn, new_state, good, ~ok))
-        if new_def != carry_def:
-            raise TypeError(f"fit: the optimizer changed the structure of its state: {new_def}")
-        return new_leaves, row
+        return _finish(dyn, opt_state, good, failed, new_dyn, new_state, row)
 
     return jax.jit(step, donate_argnums=0) if jit else step

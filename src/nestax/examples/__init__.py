@@ -42,7 +42,12 @@ register(
 register(
     "poisson-2d",
     "nestax.examples.poisson_2d",
-    "Δu = −sin 4πx sin 4πy on [0,1]², hard Dirichlet constraint, Adam → L-BFGS (float64)",
+    "Δu = −sin 4πx sin 4πy on [0,1]², hard Dirichlet constraint, Adam → Gauss–Newton (float64)",
+)
+register(
+    "poisson-smooth",
+    "nestax.examples.poisson_smooth",
+    "−Δu = 2π² sin πx sin πy on [0,1]² (ENGD paper), hard constraint, Adam → Gauss–Newton",
 )
 register(
     "burgers",

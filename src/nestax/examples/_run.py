@@ -112,16 +112,20 @@ def train_field(
 ) -> dict[str, Any]:
     """The run of a PINN example trained by one `nestax.fit`: a gradient check of the residual
     term (random directions: one finite difference per weight would take longer than
-    training), the points sharded when there are several devices, training, and
+    training), the points sharded when there are several devices, training (on
+    ``problem.residuals()`` when a stage is ``"gauss-newton"``, else ``problem.loss()``), and
     `report_field` on ``grid``. Returns the metrics written."""
     import nestax as nx
     from nestax import pinn
 
     out_dir = default_out_dir(name) if out_dir is None else out_dir
-    loss = problem.loss()
+    # a second-order stage trains the residual form (first-order stages see its sum)
+    second = any(s.name == "gauss-newton" for s in stages)
+    make = problem.residuals if second else problem.loss
+    loss = make()
     check = nx.check_gradients(lambda p: loss(p)["residual"], net, n_directions=8)
     if distribute(problem):  # the points as data of the step, sharded over the devices
-        loss = problem.loss()
+        loss = make()
     result = nx.fit(loss, net, stages=stages, progress=progress)
     metrics, _, _ = report_field(
         out_dir, name, problem, result, check, seed, grid, reference, labels=labels, extra=extra,

@@ -10,7 +10,11 @@ the boundary). The trial function enforces the boundary data exactly,
 (:class:`nestax.pinn.HardConstraint` with the box's distance function; :math:`s` is the
 solution's natural scale, :math:`|f|/k^2` with :math:`k = 4\sqrt2\pi`), so the loss is the mean
 squared residual :math:`(\Delta u_\theta + \sin 4\pi x \sin 4\pi y)^2` over Sobol points.
-Training: Adam, then L-BFGS, in float64. The error is measured on a 101 × 101 grid.
+Training: a short Adam warm-up, then Gauss–Newton on the residual form of the loss
+(:meth:`nestax.pinn.Problem.residuals`; energy natural gradient with Levenberg–Marquardt
+damping, in sample space by the Woodbury identity: 1 024 points, 2 241 weights), in float64.
+The error is measured on a 101 × 101 grid. (Adam 1 000 → L-BFGS 2 000 on 4 096 points, the
+schedule before, reached 4.3e-4.)
 
 Example:
     >>> import jax
@@ -37,8 +41,8 @@ from nestax import pinn
 from . import _run
 
 NAME = "poisson-2d"
-SUMMARY = "Δu = −sin 4πx sin 4πy on [0,1]², hard Dirichlet constraint, Adam → L-BFGS (float64)"
-DEFAULT_ITERS = 3000  # Adam 1 000 + L-BFGS 2 000
+SUMMARY = "Δu = −sin 4πx sin 4πy on [0,1]², hard Dirichlet constraint, Adam → Gauss–Newton"
+DEFAULT_ITERS = 600  # Adam 200 + Gauss-Newton 400
 SCALE = 1.0 / (32 * jnp.pi**2)
 K = 4 * jnp.pi
 
@@ -66,12 +70,13 @@ def build(n_interior: int = 4096, seed: int = 0, sampling: str = "sobol") -> pin
     )
 
 
-def stages(iters: int, adam_steps: int = 1000, learning_rate: float = 2e-3) -> list[nx.Stage]:
-    """Adam for ``min(adam_steps, iters // 2)`` steps, then L-BFGS for the rest."""
+def stages(iters: int, adam_steps: int = 200, learning_rate: float = 2e-3) -> list[nx.Stage]:
+    """Adam for ``min(adam_steps, iters // 2)`` steps, then Gauss–Newton for the rest (the
+    loss must be the residual form, :meth:`nestax.pinn.Problem.residuals`)."""
     adam = min(adam_steps, max(iters // 2, 1))
     out = [nx.Stage("adam", adam, learning_rate=learning_rate)]
     if iters - adam > 0:
-        out.append(nx.Stage("lbfgs", iters - adam, memory_size=50))
+        out.append(nx.Stage("gauss-newton", iters - adam, damping=1e-3))
     return out
 
 
@@ -87,10 +92,10 @@ def run(
     seed: int = 0,
     progress: bool = True,
     *,
-    n_interior: int = 4096,
+    n_interior: int = 1024,
     width: int = 32,
     depth: int = 3,
-    adam_steps: int = 1000,
+    adam_steps: int = 200,
 ) -> dict[str, Any]:
     """Train, then write ``metrics.json`` (``rel_l2_error`` on a 101² grid) and plots."""
     _run.enable_x64()

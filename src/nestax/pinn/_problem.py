@@ -147,6 +147,92 @@ class Problem:
         r = jax.vmap(lambda p: jnp.sum(jnp.asarray(self.residual(u, p)) ** 2))(x)
         return r
 
+    def _loss_args(
+        self, where: str, weights: Any, points: Any, resample: Any
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Checked weights and the point sets (the stored ones, overridden by ``points``)."""
+        weights = dict(weights or {})
+        unknown = set(weights) - set(self.terms)
+        if unknown:
+            raise ValueError(
+                f"{where}: unknown weight names {sorted(unknown)}; terms are {self.terms}"
+            )
+        for name, w in weights.items():
+            if isinstance(w, jax.core.Tracer):
+                continue  # weights computed under a transformation are the caller's to check
+            if not (np.ndim(w) == 0 and np.isfinite(w) and w >= 0):
+                raise ValueError(
+                    f"{where}: argument `weights` must be finite numbers >= 0; {name!r} is {w!r}"
+                )
+        points = dict(points or {})
+        if unknown := sorted(set(points) - set(self.points)):
+            raise ValueError(
+                f"{where}: argument `points` has unknown keys {unknown}; the valid keys are "
+                f"{sorted(self.points)}"
+            )
+        for name, x in points.items():
+            shape = tuple(np.shape(x))
+            if len(shape) != 2 or shape[1] != self.domain.dim or shape[0] < 1:
+                raise ValueError(
+                    f"{where}: argument `points`[{name!r}] must have shape (n, "
+                    f"{self.domain.dim}) with n >= 1; got {shape}"
+                )
+        if isinstance(resample, bool) or not isinstance(resample, int) or resample < 0:
+            raise ValueError(
+                f"{where}: argument `resample` must be an integer >= 0 (0: the stored "
+                f"points); got {resample!r}"
+            )
+        pts = dict(self.points)
+        pts.update(points)
+        return weights, pts
+
+    def residuals(
+        self,
+        weights: Mapping[str, float] | None = None,
+        points: Mapping[str, jax.Array] | None = None,
+        resample: int = 0,
+    ) -> nx.Residuals:
+        r"""The loss of :meth:`loss` in residual form, for second-order stages of
+        :func:`nestax.fit` (``nx.Stage("gauss-newton", ...)``).
+
+        Each term is the vector :math:`\sqrt{λ/N}\,(R[u_θ](x_1), \dots, R[u_θ](x_N))`
+        (equations of a vector residual flattened point by point), so
+        :math:`\lVert r_\text{term}\rVert^2` is the term :meth:`loss` returns and calling the
+        result gives the same dict. It is a :meth:`nestax.Residuals.pointwise`: the
+        Gauss–Newton stage differentiates one point at a time with respect to the weights.
+        Arguments as for :meth:`loss`.
+
+        Example:
+            >>> import jax, jax.numpy as jnp, nestax as nx
+            >>> from nestax import pinn
+            >>> problem = pinn.Problem(lambda u, x: nx.laplacian(u)(x) + 2.0,
+            ...     pinn.Interval(0.0, 1.0), [pinn.Dirichlet(0.0)], n_interior=64, n_boundary=2)
+            >>> net = pinn.mlp(jax.random.key(0), 1, width=8, depth=2)
+            >>> res = problem.residuals()
+            >>> {k: v.shape for k, v in res.residuals(net, res.data).items()}
+            {'residual': (64,), 'dirichlet': (2,)}
+        """
+        weights, pts = self._loss_args("Problem.residuals", weights, points, resample)
+        sample = None
+        if resample:
+            sample = lambda key: self.domain.sample_uniform(key, resample)  # noqa: E731
+
+        def interior_residual(params: Any, x: jax.Array) -> jax.Array:
+            return jnp.asarray(self.residual(self.trial(params), x))
+
+        def terms(params: Any, data: Any = None, key: Any = None) -> dict[str, Any]:
+            given, interior = _points(pts, sample, data, key)
+            out = {"residual": (interior_residual, interior, interior.shape[0])}
+            for name, c in self.conditions.items():
+
+                def cond(params: Any, x: jax.Array, c: Condition = c) -> jax.Array:
+                    return jnp.asarray(c.residual(self.trial(params), x))
+
+                out[name] = (cond, given[name], given[name].shape[0])
+            return {k: (fn, x, jnp.sqrt(weights.get(k, 1.0) / n)) for k, (fn, x, n) in out.items()}
+
+        return nx.Residuals.pointwise(terms, pts)
+
     def loss(
         self,
         weights: Mapping[str, float] | None = None,
@@ -164,40 +250,7 @@ class Problem:
         fresh uniform interior points per step (pass ``key=`` to ``nx.fit``; for Adam, not
         L-BFGS).
         """
-        weights = dict(weights or {})
-        unknown = set(weights) - set(self.terms)
-        if unknown:
-            raise ValueError(
-                f"Problem.loss: unknown weight names {sorted(unknown)}; terms are {self.terms}"
-            )
-        for name, w in weights.items():
-            if isinstance(w, jax.core.Tracer):
-                continue  # weights computed under a transformation are the caller's to check
-            if not (np.ndim(w) == 0 and np.isfinite(w) and w >= 0):
-                raise ValueError(
-                    f"Problem.loss: argument `weights` must be finite numbers >= 0; "
-                    f"{name!r} is {w!r}"
-                )
-        points = dict(points or {})
-        if unknown := sorted(set(points) - set(self.points)):
-            raise ValueError(
-                f"Problem.loss: argument `points` has unknown keys {unknown}; the valid keys are "
-                f"{sorted(self.points)}"
-            )
-        for name, x in points.items():
-            shape = tuple(np.shape(x))
-            if len(shape) != 2 or shape[1] != self.domain.dim or shape[0] < 1:
-                raise ValueError(
-                    f"Problem.loss: argument `points`[{name!r}] must have shape (n, "
-                    f"{self.domain.dim}) with n >= 1; got {shape}"
-                )
-        if isinstance(resample, bool) or not isinstance(resample, int) or resample < 0:
-            raise ValueError(
-                f"Problem.loss: argument `resample` must be an integer >= 0 (0: the stored "
-                f"points); got {resample!r}"
-            )
-        pts = dict(self.points)
-        pts.update(points)
+        weights, pts = self._loss_args("Problem.loss", weights, points, resample)
 
         def terms(params, pts, interior):
             u = self.trial(params)
@@ -228,7 +281,8 @@ class Problem:
         """Train in ``rounds``; between rounds, ``resampler`` (:class:`~nestax.pinn.RAD`)
         replaces interior points and ``weighting`` (:class:`~nestax.pinn.LRAnnealing`)
         updates the weights. The first round runs ``stages`` with :func:`nestax.fit`, later
-        rounds ``later_stages`` (default: ``stages`` again).
+        rounds ``later_stages`` (default: ``stages`` again). A round with a
+        ``"gauss-newton"`` stage trains :meth:`residuals`, else :meth:`loss`.
         ``callback(round, params)`` runs after each round; a truthy return stops."""
         if not isinstance(rounds, int) or rounds < 1:
             raise ValueError(
@@ -242,9 +296,10 @@ class Problem:
             weights = None if weighting is None else weighting.update(self, params)
             weights_log.append(dict(weights or {}))
             todo = stages if r == 0 or later_stages is None else later_stages
-            result = nx.fit(
-                self.loss(weights), params, stages=todo, progress=progress
-            )  # points: data
+            # a second-order stage needs the residual form (first-order stages see its sum)
+            second = any(s.name == "gauss-newton" for s in todo)
+            loss = self.residuals(weights) if second else self.loss(weights)
+            result = nx.fit(loss, params, stages=todo, progress=progress)  # points: data
             params = result.params
             histories.append(result.history)
             if r > 0:
@@ -273,19 +328,27 @@ class PointsLoss:
         self._terms, self.data, self._sample = terms, data, sample
 
     def __call__(self, params: Any, data: Any = None, key: Any = None) -> dict[str, jax.Array]:
-        if key is None and data is not None and _is_key(data):  # the older loss(params, key)
-            data, key = None, data
-        pts = self.data if data is None else data
-        if not isinstance(pts, Mapping) or set(pts) != set(self.data):
-            raise ValueError(
-                f"Problem.loss: argument `data` must be a dict with the keys "
-                f"{sorted(self.data)}; got {sorted(pts) if isinstance(pts, Mapping) else pts!r}"
-            )
-        if self._sample is None:
-            return self._terms(params, pts, pts["residual"])
-        if key is None:
-            raise TypeError("Problem.loss(resample=n): the loss needs a PRNG `key`")
-        return self._terms(params, pts, self._sample(key))
+        return self._terms(params, *_points(self.data, self._sample, data, key))
+
+
+def _points(
+    stored: dict[str, Any], sample: Any, data: Any, key: Any
+) -> tuple[dict[str, Any], jax.Array]:
+    """The point sets of one call (``data`` or the stored ones) and the interior points (drawn
+    from ``key`` with resampling)."""
+    if key is None and data is not None and _is_key(data):  # the older loss(params, key)
+        data, key = None, data
+    pts = stored if data is None else data
+    if not isinstance(pts, Mapping) or set(pts) != set(stored):
+        raise ValueError(
+            f"Problem.loss: argument `data` must be a dict with the keys "
+            f"{sorted(stored)}; got {sorted(pts) if isinstance(pts, Mapping) else pts!r}"
+        )
+    if sample is None:
+        return pts, pts["residual"]
+    if key is None:
+        raise TypeError("Problem.loss(resample=n): the loss needs a PRNG `key`")
+    return pts, sample(key)
 
 
 def _is_key(x: Any) -> bool:
