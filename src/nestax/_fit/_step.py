@@ -70,7 +70,7 @@ def call_loss(loss: Callable[..., Any], params: Any, data: Any, key: Any) -> Any
 
 
 def _signature(tree: Any) -> Any:
-    """What tracing depends on: the tree structure, and shapes and dtypes or the leaves."""
+    """What tracing depends on: the tree structure, and shapes and dtypes of the leaves."""
     leaves, treedef = jax.tree.flatten(tree)
     return treedef, tuple(
         (x.shape, x.dtype, getattr(x, "sharding", None)) if hasattr(x, "shape") else (type(x), x)
@@ -83,9 +83,8 @@ def loss_terms(
 ) -> tuple[str, ...]:
     """Names of the terms ``loss`` returns (``()`` for a scalar loss), checked at trace time
     once per loss and signature of its arguments (`make_step`'s cache holds them)."""
-    method = inspect.ismethod(loss)
-    owner = loss.__self__ if method else loss
-    config = ("terms", loss.__func__ if method else None, _signature((dyn, static, key, data)))
+    owner, func = _owner(loss)
+    config = ("terms", func, _signature((dyn, static, key, data)))
     try:
         hash(config)
         table = _table(owner)
@@ -150,6 +149,14 @@ def is_linesearch(opt_state: Any) -> bool:
 _CACHE: dict[int, tuple[weakref.ref, dict[Any, Callable[..., Any]]]] = {}
 
 
+def _owner(loss: Callable[..., Any]) -> tuple[Any, Any]:
+    """``(object the cache keys on, function or None)``: a bound method (`problem.loss_terms`,
+    a new object at every attribute access) keys on its instance and function."""
+    if inspect.ismethod(loss):
+        return loss.__self__, loss.__func__
+    return loss, None
+
+
 def _table(owner: Any) -> dict[Any, Callable[..., Any]]:
     """The step table of ``owner`` (``TypeError`` if it has no weak references)."""
     entry = _CACHE.get(id(owner))
@@ -187,9 +194,9 @@ def make_step(
     static_leaves = tuple((type(x), x) for x in leaves)
     # a bound method (`problem.loss_terms`) is a new object at every attribute access: key it
     # on its instance and function, and reach it through a WeakMethod
-    method = inspect.ismethod(loss)
-    owner, ref = (loss.__self__, weakref.WeakMethod) if method else (loss, weakref.ref)
-    config = (loss.__func__ if method else None, transformation, carry_def, treedef,
+    owner, func = _owner(loss)
+    ref = weakref.WeakMethod if func is not None else weakref.ref
+    config = (func, transformation, carry_def, treedef,
               static_leaves, *options.values())  # fmt: skip
     try:
         hash(config)
