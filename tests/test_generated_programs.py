@@ -13,7 +13,7 @@ nested AD itself cannot run that nesting (a ``custom_vjp`` under forward mode, a
 Where the engine claims a program (``unsupported_reason`` is ``None``), its explicit methods
 must succeed: the fallback of ``auto`` is never how an engine bug passes.
 
-Budget: ``NESTAX_PROGRAMS`` programs per test function (35 in CI, derandomized, two
+Budget: ``NESTAX_PROGRAMS`` programs per test function (60 in CI, derandomized, two
 functions in two files so that both xdist workers share them); a longer run, e.g.
 ``NESTAX_PROGRAMS=2000 .venv/bin/python -m pytest -q tests/test_generated_programs*.py``.
 """
@@ -33,10 +33,11 @@ from nestax._taylor import unsupported_reason
 
 from ._programs import CHECKS, Program, programs
 
-#: Programs per test function (two functions, one per xdist worker). Each program costs 1-3 s
-#: on this machine: eager JAX compiles every primitive of every new program (nested AD of
-#: jnp's jit-wrapped functions recompiles them per transformation), which is most of the time.
-BUDGET = int(os.environ.get("NESTAX_PROGRAMS", "35"))
+#: Programs per test function (two functions, one per xdist worker). Each program costs about
+#: 1-3 s on this machine, nearly all of it tracing and XLA compilation; the reference, both
+#: methods and the gradients are compiled as one jit (eagerly, every jit-wrapped jnp function
+#: is compiled anew under each transformation: 2-3x slower).
+BUDGET = int(os.environ.get("NESTAX_PROGRAMS", "60"))
 ENGINE = ("taylor", "collapsed", "iterated")
 ORDER = {"laplacian": 2, "hessian": 2, "partial": 3, "derivative": 3, "biharmonic": 4}
 
@@ -87,12 +88,35 @@ def test_every_method_matches_nested_ad(prog: Program, data):
 
 def check_program(prog: Program, data) -> None:
     """Check one drawn operator on ``prog``: auto and one explicit method, values, and every
-    third program the parameter gradient of auto."""
+    third program the parameter gradient of auto -- all evaluated in one ``jax.jit``."""
     names = [n for n, c in CHECKS.items() if not (c.scalar_only and prog.vector_out)]
     check = CHECKS[data.draw(st.sampled_from(names), label="operator")]
-    ref = check.reference(prog, prog.params)
+    methods = ("auto", data.draw(st.sampled_from(check.methods[1:]), label="method"))
+    with_gradient = data.draw(st.integers(0, 2), label="gradient") == 0
+    # parameter gradient of auto (forward over the parameters where a while_loop forbids
+    # reverse mode)
+    grad = jax.jacfwd if prog.has_while else jax.grad
+
+    def total(fn):
+        return lambda p: jnp.sum(fn(p))
+
+    refused: dict[str, nx.MethodNotApplicableError] = {}
+
+    def everything(p):
+        out = {"reference": check.reference(prog, p)}
+        for method in methods:
+            try:  # a refusal is raised while tracing: catch it here, keep the rest
+                out[method] = check.nestax(prog, method, p)
+            except nx.MethodNotApplicableError as error:
+                refused[method] = error
+        if with_gradient:
+            out["grad auto"] = grad(total(lambda q: check.nestax(prog, "auto", q)))(p)
+            out["grad reference"] = grad(total(lambda q: check.reference(prog, q)))(p)
+        return out
+
+    out = jax.jit(everything)(prog.params)
+    ref = out["reference"]
     assume(bool(np.all(np.isfinite(np.asarray(ref)))))
-    explicit = [data.draw(st.sampled_from(check.methods[1:]), label="method")]
     f = prog.point_fn()
     point = prog.x if check.name != "derivative" else jnp.zeros(())
     claims = (
@@ -103,27 +127,17 @@ def check_program(prog: Program, data) -> None:
         )
         is None
     )
-    for method in ("auto", *explicit):
+    for method in methods:
         what = f"{check.name} method={method} {prog.describe()}"
-        try:
-            value = check.nestax(prog, method, prog.params)
-        except nx.MethodNotApplicableError:
+        if method in refused:
             if method == "auto" or not _nested_cannot(prog, method, check.name):
-                raise
+                raise refused[method]
             assert not (claims and method in ENGINE), what  # claimed, so it must run
             continue
-        _close(value, ref, what)
-    if not data.draw(st.integers(0, 2), label="gradient") == 0:
+        _close(out[method], ref, what)
+    if not with_gradient:
         return
-    # parameter gradient of auto (forward over the parameters where a while_loop forbids
-    # reverse mode)
-    grad = jax.jacfwd if prog.has_while else jax.grad
-
-    def total(fn):
-        return lambda p: jnp.sum(fn(p))
-
-    got = grad(total(lambda p: check.nestax(prog, "auto", p)))(prog.params)
-    expected = grad(total(lambda p: check.reference(prog, p)))(prog.params)
+    expected = out["grad reference"]
     assume(all(bool(np.all(np.isfinite(np.asarray(v)))) for v in expected.values()))
     for k in expected:
-        _close(got[k], expected[k], f"d/d{k} of {check.name} auto {prog.describe()}")
+        _close(out["grad auto"][k], expected[k], f"d/d{k} of {check.name} auto {prog.describe()}")
