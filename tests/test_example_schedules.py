@@ -41,7 +41,7 @@ SCHEDULES = {
     "lotka-volterra": lambda n: [s for part in lotka_volterra.stages(n) for s in steps(part)],
     "seed-ude": lambda n: [s for part in seed_ude.stages(n) for s in steps(part)],
 }
-MINIMUM = {"hamiltonian": 2, "lotka-volterra": 3, "seed-ude": 2}  # one step per stage at least
+MINIMUM = {"hamiltonian": 2, "lotka-volterra": 4, "seed-ude": 2}  # one step per stage at least
 
 
 @pytest.mark.parametrize("name", SCHEDULES)

@@ -298,8 +298,9 @@ def _adam_only(module, monkeypatch):
 
     def stages(iters):
         out = original(iters)
-        if isinstance(out, tuple):  # lotka-volterra: (warm-up, main)
-            return out[0], [Stage("adam", sum(s.steps for s in out[1]), learning_rate=1e-3)]
+        if isinstance(out, tuple):  # lotka-volterra: (warm-up, main, refine)
+            main = [Stage("adam", sum(s.steps for s in out[1]), learning_rate=1e-3)]
+            return (out[0], main, *out[2:])
         return [Stage("adam", iters, learning_rate=1e-3)]
 
     monkeypatch.setattr(module, "stages", stages)
@@ -307,16 +308,24 @@ def _adam_only(module, monkeypatch):
 
 def test_lotka_volterra_run_writes_metrics_and_plots(tmp_path, monkeypatch):
     _adam_only(lotka_volterra, monkeypatch)
-    metrics = lotka_volterra.run(iters=3, out_dir=tmp_path, progress=False, regularize=True)
+    metrics = lotka_volterra.run(iters=4, out_dir=tmp_path, progress=False, regularize=True)
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved["missing_term_rel_l2"] == metrics["missing_term_rel_l2"] > 0
-    assert saved["iterations"] == 3 and set(saved["final_terms"]) == {
+    assert saved["iterations"] == 4 and set(saved["final_terms"]) == {
         "mse", "derivative_penalty", "total"
     }  # fmt: skip
     # the regularised loss's gradient (fixed solver steps) against finite differences
     assert saved["gradient_check_ok"] and saved["gradient_check_max_rel_error"] < 1e-6
     assert saved["gradient_check_mode"] == "coordinates" and saved["gradient_check_n_checked"] == 87
-    assert {p.name for p in tmp_path.glob("*.png")} == {"fit.png", "loss.png", "missing_term.png"}
+    assert set(saved["final_refined_terms"]) == {
+        "mse", "smoothness", "derivative_penalty", "total"
+    }  # fmt: skip
+    assert len(saved["discovered_equations"]) == 2
+    assert np.isfinite(saved["discovered_max_rel_coefficient_error"])
+    assert "extrapolation_rel_l2" in saved
+    assert {p.name for p in tmp_path.glob("*.png")} == {
+        "fit.png", "loss.png", "missing_term.png", "extrapolation.png"
+    }  # fmt: skip
 
 
 def test_hamiltonian_run_writes_metrics_and_plots(tmp_path, monkeypatch):

@@ -187,25 +187,24 @@ def distribute(problem: Any) -> bool:
 
 @dataclasses.dataclass
 class Joined:
-    """Two :func:`nestax.fit` results as one run, for ``metrics.json`` and the loss plot."""
+    """Consecutive :func:`nestax.fit` results as one run, for ``metrics.json`` and the loss plot."""
 
     history: dict[str, np.ndarray]
     seconds_per_step: float
     wall_seconds: float
 
 
-def join(first, second) -> Joined:
-    n1, n2 = len(first.history["total"]), len(second.history["total"])
-    names = list(dict.fromkeys([*first.history, *second.history]))
+def join(*results) -> Joined:
+    """Consecutive :func:`nestax.fit` results (two or more) as one run."""
+    lengths = [len(r.history["total"]) for r in results]
+    names = list(dict.fromkeys(name for r in results for name in r.history))
     names.remove("total")
     history = {}
     for name in [*names, "total"]:  # a term absent from one phase is NaN there
-        a = first.history.get(name, np.full(n1, np.nan))
-        b = second.history.get(name, np.full(n2, np.nan))
-        history[name] = np.concatenate([a, b])
-    steady = first.wall_seconds + second.wall_seconds
-    steady -= first.compile_seconds + second.compile_seconds
-    n_compiled = len(first.stage_steps) + len(second.stage_steps)
-    return Joined(
-        history, steady / max(1, n1 + n2 - n_compiled), first.wall_seconds + second.wall_seconds
-    )
+        history[name] = np.concatenate(
+            [r.history.get(name, np.full(n, np.nan)) for r, n in zip(results, lengths, strict=True)]
+        )
+    wall = sum(r.wall_seconds for r in results)
+    steady = wall - sum(r.compile_seconds for r in results)
+    n_compiled = sum(len(r.stage_steps) for r in results)
+    return Joined(history, steady / max(1, sum(lengths) - n_compiled), wall)

@@ -60,8 +60,8 @@ SUMMARY = (
     "Lotka–Volterra missing physics (SciML tutorial): UDE, Adam then L-BFGS, recover −βuv, γuv; "
     "regularize=True adds the seed's Σ‖∂U₁/∂(x,1)‖²"
 )
-DEFAULT_ITERS = 5000  # 1000 warm-up (Adam on windows) + 2000 Adam + 2000 L-BFGS
-FRACTIONS = (0.2, 0.4)  # warm-up, Adam; L-BFGS gets the rest
+DEFAULT_ITERS = 5000  # 1000 warm-up (Adam on windows) + 2000 Adam + 1700 L-BFGS + 300 G-N
+FRACTIONS = (0.2, 0.4, 0.06)  # warm-up, Adam, Gauss-Newton; L-BFGS gets the rest
 LEARNING_RATE = 1e-3  # the tutorial's Adam
 WARMUP_LEARNING_RATE = 1e-2
 WINDOW = 5  # observations per multiple-shooting window of the warm-up
@@ -70,6 +70,11 @@ REG_GRID = (0.0, 10.0, 101)
 REG_WEIGHT = 1.0  # the seed's (an unweighted sum)
 RTOL = ATOL = 1e-6
 MAX_STEPS = 4096
+SMOOTH_WEIGHT = 1e-3  # the Gauss-Newton stage's third-derivative penalty (mean over the data)
+THIRD_ORDER = ((3, 0), (2, 1), (1, 2), (0, 3))  # the multi-indices of ∂³U_k
+SINDY_DEGREE = 3  # the polynomial library: 1, u1, u2, u1^2, ..., u2^3 (10 terms)
+SINDY_THRESHOLD = 0.1  # STLSQ: coefficients below it are zeroed, the rest refitted
+T_EXTRAPOLATE = 10.0
 
 
 def vector_field(t: Any, u: jax.Array, network: Any, p: jax.Array) -> jax.Array:
@@ -140,6 +145,29 @@ class Problem:
             terms["derivative_penalty"] = self.reg_weight * penalty
         return terms
 
+    def residuals(self, params: tuple[Any, jax.Array]) -> dict[str, jax.Array]:
+        r"""The Gauss–Newton stage's loss as residual vectors, ``params = (network, u0)``.
+
+        ``"mse"``: :math:`(\hat X − X)/\sqrt{42}`, the trajectory solved from the trainable
+        initial state ``u0`` (so ``‖r‖²`` is the tutorial's mean); ``"smoothness"``:
+        :math:`\sqrt{w_3/21}\,∂^α U_k(x_j)`, :math:`|α| = 3`, at the 21 observations
+        :math:`x_j` (zero for any quadratic :math:`U`, the true term included); and, when
+        regularised, ``"derivative_penalty"``: :math:`\sqrt{w}\,∇U_1(x, 1)` at the 101 points
+        (its squared norm is the seed's penalty).
+        """
+        network, u0 = params
+        pred = self.ude.solve(network, u0, self.ts, self.p).ys
+        out = {"mse": jnp.ravel(pred - self.data) / np.sqrt(self.data.size)}
+        rows = []
+        for k in range(2):
+            u_k = lambda u, k=k: network(u)[k]
+            rows += [jax.vmap(nx.partial(u_k, alpha))(self.data) for alpha in THIRD_ORDER]
+        out["smoothness"] = np.sqrt(SMOOTH_WEIGHT / self.data.shape[0]) * jnp.ravel(jnp.stack(rows))
+        if self.reg_weight is not None:
+            grads = jax.vmap(nx.jacobian(lambda u: network(u)[0]))(self.points)
+            out["derivative_penalty"] = np.sqrt(self.reg_weight) * jnp.ravel(grads)
+        return out
+
     def true_trajectory(self, ts: Any) -> jax.Array:
         """The noise-free solution at ``ts`` (Dopri8, rtol = atol = 1e-12)."""
         return diffrax.diffeqsolve(
@@ -187,23 +215,149 @@ def build(
     )
 
 
-def stages(iters: int) -> tuple[list, list]:
-    """``(warm-up, main)`` stage lists for ``iters`` steps in all (20 % / 40 % / 40 %).
+def stages(iters: int) -> tuple[list, list, list]:
+    """``(warm-up, main, refine)`` stage lists for ``iters`` steps in all (20/40/34/6 %).
 
-    Warm-up: Adam at 1e-2 on the windows; main: Adam at 1e-3, then L-BFGS.
+    Warm-up: Adam at 1e-2 on the windows; main: Adam at 1e-3, then L-BFGS; refine:
+    Gauss–Newton (Levenberg–Marquardt) on :meth:`Problem.residuals`.
     """
 
-    if iters < 3:
-        raise ValueError(f"{NAME}: argument `iters` must be >= 3 (three stages); got {iters}")
+    if isinstance(iters, bool) or not isinstance(iters, int) or iters < 4:
+        raise ValueError(f"{NAME}: argument `iters` must be an integer >= 4 (four stages); "
+                         f"got {iters!r}")  # fmt: skip
     warm = max(1, round(FRACTIONS[0] * iters))
-    adam = max(1, min(iters - warm - 1, round(FRACTIONS[1] * iters)))
+    gn = max(1, round(FRACTIONS[2] * iters))
+    adam = max(1, min(iters - warm - gn - 1, round(FRACTIONS[1] * iters)))
     return (
         [nx.Stage("adam", warm, learning_rate=WARMUP_LEARNING_RATE)],
         [
             nx.Stage("adam", adam, learning_rate=LEARNING_RATE),
-            nx.Stage("lbfgs", iters - warm - adam),
+            nx.Stage("lbfgs", iters - warm - adam - gn),
         ],
+        # reverse mode for J: the checkpointed adjoint of the solve has no forward mode
+        [nx.Stage("gauss-newton", gn, jacobian="rev")],
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class Discovery:
+    r"""A sparse polynomial model :math:`U(u) ≈ Ξ\,Θ(u)` found by :func:`discover`.
+
+    ``features`` name the library's monomials (``"1"``, ``"u1"``, ``"u1 u2"``, ...),
+    ``powers[j]`` their exponents of :math:`(u_1, u_2)`, ``coefficients[k, j]`` the
+    coefficient of feature ``j`` in component ``k``; ``equations`` the two readable lines.
+    """
+
+    features: tuple[str, ...]
+    powers: tuple[tuple[int, ...], ...]
+    coefficients: np.ndarray  # (2, n_features)
+    equations: tuple[str, ...]
+
+    def library(self, u: jax.Array) -> jax.Array:
+        """:math:`Θ(u)`, the monomials at one state ``u`` (shape ``(n_features,)``)."""
+        cols = []
+        for power in self.powers:
+            term = jnp.ones((), u.dtype)
+            for i, k in enumerate(power):
+                term = term * u[i] ** k if k else term
+            cols.append(term)
+        return jnp.stack(cols)
+
+    def __call__(self, u: jax.Array) -> jax.Array:
+        r""":math:`Ξ\,Θ(u)`, shape ``(2,)``."""
+        return jnp.asarray(self.coefficients, u.dtype) @ self.library(u)
+
+    def coefficient(self, component: int, feature: str) -> float:
+        """The coefficient of ``feature`` (a name in ``features``) in ``component``."""
+        if feature not in self.features:
+            raise ValueError(
+                f"Discovery.coefficient: argument `feature` must be one of {self.features}; "
+                f"got {feature!r}"
+            )
+        return float(self.coefficients[component, self.features.index(feature)])
+
+
+def discover(
+    fn: Any, states: Any, *, degree: int = SINDY_DEGREE, threshold: float = SINDY_THRESHOLD
+) -> Discovery:
+    r"""SINDy (pysindy): a sparse polynomial :math:`Ξ\,Θ(u)` for ``fn`` on ``states``.
+
+    ``fn`` maps one state ``(2,)`` to ``(2,)`` (the trained network :math:`U`);
+    ``states`` ``(n, 2)``. :math:`Θ` is pysindy's ``PolynomialLibrary(degree)`` (every
+    monomial of :math:`u_1, u_2` up to ``degree``, the constant included); pysindy's
+    ``STLSQ(threshold)`` solves :math:`\min_Ξ \lVert Θ(X) Ξ^⊤ − U(X) \rVert^2` (ridge
+    0.05), zeroes every coefficient below ``threshold`` in magnitude, refits the rest, until
+    the support stops changing, then refits the support without the ridge.
+    """
+    import pysindy as ps
+
+    x = np.asarray(states, dtype=np.float64)
+    if x.ndim != 2 or x.shape[1] != 2 or x.shape[0] < 2:
+        raise ValueError(f"discover: argument `states` must have shape (n >= 2, 2); got "
+                         f"{x.shape}")  # fmt: skip
+    if isinstance(degree, bool) or not isinstance(degree, int) or degree < 1:
+        raise ValueError(f"discover: argument `degree` must be an integer >= 1; got {degree!r}")
+    if not (isinstance(threshold, int | float) and np.isfinite(threshold) and threshold > 0):
+        raise ValueError(f"discover: argument `threshold` must be a finite number > 0; got "
+                         f"{threshold!r}")  # fmt: skip
+    y = np.asarray(jax.vmap(fn)(jnp.asarray(x)), dtype=np.float64)
+    if y.shape != x.shape or not np.all(np.isfinite(y)):
+        raise ValueError(
+            f"discover: argument `fn` must map each state to 2 finite values; "
+            f"got shape {y.shape[1:]}, finite: {bool(np.all(np.isfinite(y)))}"
+        )
+    model = ps.SINDy(
+        optimizer=ps.STLSQ(threshold=float(threshold)),
+        feature_library=ps.PolynomialLibrary(degree=degree),
+    )
+    model.fit(x, t=1.0, x_dot=y, feature_names=["u1", "u2"])  # t: unused with x_dot given
+    lines = model.equations(precision=4)
+    return Discovery(
+        features=tuple(model.get_feature_names()),
+        powers=tuple(tuple(int(k) for k in row) for row in model.feature_library.powers_),
+        coefficients=np.asarray(model.coefficients(), dtype=np.float64),
+        equations=tuple(f"U{k + 1} = {line.strip()}" for k, line in enumerate(lines)),
+    )
+
+
+def coefficient_report(discovery: Discovery, p: Any = P_TRUE) -> dict[str, Any]:
+    """The discovered coefficients against the true ``(−β u1 u2, γ u1 u2)``."""
+    true = (-float(p[1]), float(p[2]))
+    found = [discovery.coefficient(k, "u1 u2") for k in range(2)]
+    j = discovery.features.index("u1 u2")
+    others = np.delete(discovery.coefficients, j, axis=1)
+    support = [
+        [discovery.features[i] for i in np.flatnonzero(discovery.coefficients[k])] for k in range(2)
+    ]
+    return {
+        "discovered_equations": list(discovery.equations),
+        "discovered_u1u2_coefficients": found,
+        "true_u1u2_coefficients": list(true),
+        "discovered_max_rel_coefficient_error": max(
+            abs(f - t) / abs(t) for f, t in zip(found, true, strict=True)
+        ),
+        "discovered_max_other_coefficient": float(np.max(np.abs(others), initial=0.0)),
+        "discovered_terms_exact": support == [["u1 u2"], ["u1 u2"]],
+    }
+
+
+def discovered_ude(discovery: Discovery) -> UDE:
+    """The known part plus the discovered terms, ``u' = (α u₁, −δ u₂) + Ξ Θ(u)``, as a
+    :class:`UDE` (Tsit5, rtol = atol = 1e-10) whose parameters are :math:`Ξ`."""
+    one = dataclasses.replace(discovery, coefficients=np.zeros_like(discovery.coefficients))
+
+    def field(t: Any, u: jax.Array, xi: jax.Array, p: jax.Array) -> jax.Array:
+        return jnp.stack([p[0] * u[0], -p[3] * u[1]]) + xi @ one.library(u)
+
+    return UDE(field, rtol=1e-10, atol=1e-10, max_steps=100_000, on_failure="flag")
+
+
+def _rel_l2(a: Any, b: Any) -> float:
+    a, b = np.asarray(a), np.asarray(b)
+    return float(np.linalg.norm(a - b) / np.linalg.norm(b)) if np.all(np.isfinite(a)) else inf
+
+
+inf = float("inf")
 
 
 def run(
@@ -215,12 +369,14 @@ def run(
     regularize: bool = False,
     reg_weight: float = REG_WEIGHT,
 ) -> dict[str, Any]:
-    """Check the gradient, train (warm-up, Adam, L-BFGS), write ``metrics.json`` and plots.
+    """Check the gradient, train (warm-up, Adam, L-BFGS, Gauss–Newton), discover the missing
+    term (SINDy), extrapolate to t = 10; write ``metrics.json`` and plots.
 
-    ``iters`` counts all steps (default 1000 + 2000 + 2000). In ``metrics.json``,
+    ``iters`` counts all steps (default 1000 + 2000 + 1700 + 300). In ``metrics.json``,
     ``initial_loss``, ``loss_after_warmup`` and ``final_loss`` are the tutorial's loss (with
     the penalty when ``regularize``) at the initial weights, and at the first and the last
-    step of the main phase; the history (and the loss plot) starts with the warm-up's loss.
+    step of the Adam/L-BFGS phase; ``final_refined_terms`` the Gauss–Newton stage's terms
+    at its last step; the history (and the loss plot) starts with the warm-up's loss.
     """
 
     start = time.perf_counter()
@@ -228,34 +384,90 @@ def run(
     out_dir = _run.default_out_dir(NAME) if out_dir is None else out_dir
     p = build(seed, regularize=regularize, reg_weight=reg_weight)
     check = p.check_gradient()
-    warm_stages, main_stages = stages(iters)
+    warm_stages, main_stages, refine_stages = stages(iters)
     warm = nx.fit(p.window_loss_terms, p.network, warm_stages, progress=progress, every=100)
     result = nx.fit(p.loss_terms, warm.params, main_stages, progress=progress, every=100)
-    net = result.params
+    refined = nx.fit(
+        nx.Residuals(p.residuals), (result.params, p.data[0]), refine_stages,
+        progress=progress, every=100,
+    )  # fmt: skip
+    net, u0 = refined.params
     t_fine = jnp.linspace(p.ts[0], p.ts[-1], 201)
     true_states = p.true_trajectory(t_fine)
-    fit_states = p.predict(net, t_fine)
-    joined = _run.join(warm, result)
+    fit_states = p.ude.solve(net, u0, t_fine, p.p).ys
+    discovery = discover(net, fit_states)
+    t_long = jnp.linspace(p.ts[0], T_EXTRAPOLATE, 401)
+    true_long = p.true_trajectory(t_long)
+    disc_long = (
+        discovered_ude(discovery).solve(jnp.asarray(discovery.coefficients), u0, t_long, p.p).ys
+    )
+    net_long = p.ude.solve(net, u0, t_long, p.p).ys
+    beyond = np.asarray(t_long) > float(p.ts[-1])
+    joined = _run.join(warm, result, refined)
     extra = {
         "initial_loss": float(sum(p.loss_terms(p.network).values())),
         "final_terms": {k: float(v[-1]) for k, v in result.history.items()},
+        "final_refined_terms": {k: float(v[-1]) for k, v in refined.history.items()},
         "missing_term_rel_l2": p.missing_term_rel_l2(net, true_states),
         "missing_term_rel_l2_on_fit": p.missing_term_rel_l2(net, fit_states),
+        "missing_term_rel_l2_before_gauss_newton": p.missing_term_rel_l2(
+            result.params, true_states
+        ),
+        "fitted_u0": [float(v) for v in u0],
+        **coefficient_report(discovery, p.p),
+        "sindy": {"degree": SINDY_DEGREE, "threshold": SINDY_THRESHOLD, "states": "fit, 201"},
+        "extrapolation_t_end": T_EXTRAPOLATE,
+        "extrapolation_rel_l2": _rel_l2(disc_long[beyond], true_long[beyond]),
+        "extrapolation_rel_l2_whole": _rel_l2(disc_long, true_long),
+        "extrapolation_rel_l2_network": _rel_l2(net_long[beyond], true_long[beyond]),
         "loss_after_warmup": float(result.history["total"][0]),
         "regularize": regularize,
         "reg_weight": p.reg_weight,
+        "smooth_weight": SMOOTH_WEIGHT,
         "stages": [["warm-up " + s.name, s.steps] for s in warm_stages]
-        + [[s.name, s.steps] for s in main_stages],
-        "stopped": result.stopped,
-        "compile_seconds": warm.compile_seconds + result.compile_seconds,
+        + [[s.name, s.steps] for s in main_stages + refine_stages],
+        "stopped": refined.stopped if result.stopped == "completed" else result.stopped,
+        "compile_seconds": warm.compile_seconds + result.compile_seconds + refined.compile_seconds,
         "total_seconds": time.perf_counter() - start,  # build, check, fit, evaluation
     }
     metrics = _run.write_metrics(out_dir, NAME, joined, check, seed, extra)
-    n_warm = len(warm.history["total"])
+    n_warm, n_main = len(warm.history["total"]), len(result.history["total"])
     boundaries = [(n_warm, "end of warm-up")]
     boundaries += stage_boundaries(main_stages, result.stage_steps, n_warm)
+    boundaries += [(n_warm + n_main, "Gauss–Newton")]
     _write_plots(p, net, joined.history, out_dir, t_fine, true_states, fit_states, boundaries)
+    _plot_extrapolation(p, out_dir, t_long, true_long, disc_long, net_long, discovery)
     return metrics
+
+
+def _plot_extrapolation(p, out_dir, t_long, true_long, disc_long, net_long, discovery) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8.5, 4.2))
+    t = np.asarray(t_long)
+    for k, name in enumerate(("prey u₁", "predator u₂")):
+        ax.plot(t, np.asarray(true_long)[:, k], f"C{k}-", lw=3, alpha=0.35, label=f"true {name}")
+        ax.plot(t, np.asarray(disc_long)[:, k], f"C{k}--", lw=1.3, label=f"discovered {name}")
+        net_k = np.asarray(net_long)[:, k]
+        ax.plot(t, np.where(np.isfinite(net_k), net_k, np.nan), f"C{k}:", lw=1.3,
+                label=f"UDE network {name}")  # fmt: skip
+        ax.plot(np.asarray(p.ts), np.asarray(p.data)[:, k], f"C{k}o", ms=3, label=f"data {name}")
+    ax.axvline(float(p.ts[-1]), color="k", lw=0.8)
+    ax.text(float(p.ts[-1]) + 0.1, 0.97, "extrapolation →", transform=ax.get_xaxis_transform(),
+            va="top", fontsize=9)  # fmt: skip
+    ax.set_xlabel("t")
+    ax.set_ylabel("u")
+    ax.set_title(f"{NAME}: discovered model vs true system\n" + ";  ".join(discovery.equations),
+                 fontsize=10)  # fmt: skip
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=8)
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    os.makedirs(os.fspath(out_dir), exist_ok=True)
+    fig.savefig(os.path.join(os.fspath(out_dir), "extrapolation.png"), dpi=110)
+    plt.close(fig)
 
 
 def _write_plots(p, net, history, out_dir, t_fine, true_states, fit_states, boundaries) -> None:
