@@ -127,6 +127,25 @@ def test_linear_least_squares_in_one_step(jacobian, solver):
     assert_close(step, expected, rtol=1e-9 if solver == "cg" else 1e-10)
 
 
+@jax.custom_vjp
+def _scaled(t):
+    """2 t with a custom reverse rule and so no forward mode (as a checkpointed solve)."""
+    return 2.0 * t
+
+
+_scaled.defvjp(lambda t: (2.0 * t, None), lambda _, g: (2.0 * g,))
+
+
+def test_auto_jacobian_falls_back_to_reverse_mode_without_a_forward_rule():
+    # N = 20 > P = 5 would pick forward mode; the custom_vjp has none
+    A, b, theta0 = _linear(20, 5)
+    loss = nx.Residuals(lambda t: jnp.asarray(A) @ _scaled(t) - jnp.asarray(b))
+    step = _one_step(loss, jnp.asarray(theta0), damping=0.0, adaptive=False, space="parameter")
+    assert_close(2.0 * step, np.linalg.lstsq(A, b, rcond=None)[0], rtol=1e-10)
+    with pytest.raises(ValueError, match="setting `jacobian` is 'fwd'.*custom_vjp"):
+        _one_step(loss, jnp.asarray(theta0), jacobian="fwd")
+
+
 def test_underdetermined_woodbury_step_is_the_minimum_norm_correction():
     A, b, theta0 = _linear(4, 9, seed=1)  # N < P: J Jᵀ is invertible, Jᵀ J is not
     loss = nx.Residuals(lambda t: {"fit": jnp.asarray(A) @ t - jnp.asarray(b)})

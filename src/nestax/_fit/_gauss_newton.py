@@ -97,8 +97,10 @@ class GaussNewton:
             by the gain ratio).
         jacobian: how :math:`J` of a general :class:`Residuals` is formed: ``"fwd"``
             (``jax.jacfwd``, :math:`P` JVPs), ``"rev"`` (``jax.jacrev``, :math:`N` VJPs) or
-            ``"auto"`` (the fewer). Point-wise residuals (:meth:`Residuals.pointwise`, every
-            PINN) always use ``jax.vmap`` of a per-point ``jax.jacrev`` over the weights.
+            ``"auto"`` (the fewer; ``"rev"`` when the residuals have no forward mode, e.g.
+            through a ``custom_vjp`` such as diffrax's checkpointed adjoint). Point-wise
+            residuals (:meth:`Residuals.pointwise`, every PINN) always use ``jax.vmap`` of a
+            per-point ``jax.jacrev`` over the weights.
     """
 
     damping: float = 1e-3
@@ -255,8 +257,24 @@ class GaussNewton:
         n = jax.eval_shape(fun, theta).shape[0]
         how = self.jacobian
         if how == "auto":
-            how = "rev" if n < theta.shape[0] else "fwd"
+            how = "rev" if n < theta.shape[0] or _forward_error(fun, theta) else "fwd"
+        elif how == "fwd" and (err := _forward_error(fun, theta)):
+            raise ValueError(
+                f"Stage('gauss-newton'): setting `jacobian` is 'fwd', but the residuals have no "
+                f"forward mode ({err}); use jacobian='rev' or 'auto'"
+            )
         return (jax.jacrev if how == "rev" else jax.jacfwd)(fun)(theta)
+
+
+def _forward_error(fun: Any, theta: jax.Array) -> str | None:
+    """Why ``jax.jacfwd(fun)`` cannot be traced, or ``None`` when it can: a ``custom_vjp``
+    function inside (a diffrax solve with its default checkpointed adjoint, for instance)
+    has no JVP rule."""
+    try:
+        jax.eval_shape(jax.jacfwd(fun), theta)
+    except TypeError as err:
+        return str(err).strip().splitlines()[0]
+    return None
 
 
 def _cholesky(matrix: jax.Array, rhs: jax.Array) -> jax.Array:

@@ -25,7 +25,8 @@ windows of 5 observations) comes first, then L-BFGS on the loss above. The penal
 ``∇U₁`` small along ``u₂ = 1``, where the true missing term ``−β u₁ u₂`` is not flat: the
 default 3000 steps fit the data to about 2 % (``data_rel_l2`` in ``metrics.json``, 900 steps:
 9 %), the learned term stays about 17 % off the missing physics (``missing_term_rel_l2``);
-without the penalty, ``nestax run lotka-volterra`` recovers it to about 2 %.
+without the penalty, ``nestax run lotka-volterra`` recovers it to 0.4 % (with a Gauss–Newton
+stage and a third-derivative smoothness term) and then the equations themselves (SINDy).
 
 Example:
     >>> import jax
