@@ -52,9 +52,9 @@ stable, then an unregularised refit on it. The discovered model
 :math:`u' = (αu_1, −δu_2) + Ξ Θ(u)` (:func:`discovered_ude`) is then solved from the fitted
 :math:`u_0` to :math:`t = 10` against the true system (``extrapolation.png``).
 
-Measured (``nestax run lotka-volterra``, defaults, float64, 2 shared CPU cores, 127 s for the
-whole command; 91 s on a quiet machine): missing-term relative L2 error along the true trajectory 4.0e-3 (1.9e-2
-after L-BFGS, before Gauss–Newton); discovered :math:`U_1 = −0.8979\,u_1u_2`,
+Measured (``nestax run lotka-volterra``, defaults, float64, 2 shared CPU cores: 91 s for the
+whole command, 127 s beside other work): missing-term relative L2 error along the true
+trajectory 4.0e-3 (1.9e-2 after L-BFGS, before Gauss–Newton); discovered :math:`U_1 = −0.8979\,u_1u_2`,
 :math:`U_2 = 0.8005\,u_1u_2`, no other term: largest coefficient error 0.24 % (of −β = −0.9,
 γ = 0.8); extrapolation to :math:`t = 10`: relative L2 error 2.2e-3 on (5, 10] (the network
 UDE itself: 4.8e-3). ``metrics.json``: ``missing_term_rel_l2``, ``discovered_equations``,
