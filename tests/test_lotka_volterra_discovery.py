@@ -22,7 +22,7 @@ def states():
 def test_discover_recovers_the_true_missing_term_exactly(states):
     found = lotka_volterra.discover(lotka_volterra.missing_term, states)
     # noise-free data in the span of the library: the refit on the support is exact to
-    # round-off of a least-squares solve (condition number of the cubic library ~1e4)
+    # round-off of a least-squares solve on the quadratic library
     assert found.equations == ("U1 = -0.9000 u1 u2", "U2 = 0.8000 u1 u2")
     assert_close(found.coefficient(0, "u1 u2"), -0.9, rtol=1e-9)
     assert_close(found.coefficient(1, "u1 u2"), 0.8, rtol=1e-9)
