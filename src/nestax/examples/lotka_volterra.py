@@ -57,16 +57,17 @@ to 0.1 (0.2 keeps a constant alone), hence degree 2.
 
 Measured (``nestax run lotka-volterra``, defaults, float64, 2 shared CPU cores: 91 s for the
 whole command, 99–127 s beside other work): missing-term relative L2 error along the true
-trajectory 4.0e-3 (1.9e-2 after L-BFGS, before Gauss–Newton); discovered
-:math:`U_1 = −0.8979\,u_1u_2`, :math:`U_2 = 0.8005\,u_1u_2`, no other term: largest
-coefficient error 0.24 % (of −β = −0.9, γ = 0.8); extrapolation to :math:`t = 10`: relative
-L2 error 2.2e-3 on (5, 10] (the network UDE itself: 4.8e-3). ``metrics.json``:
-``missing_term_rel_l2``, ``discovered_equations``, ``discovered_max_rel_coefficient_error``, ``discovered_max_other_coefficient``,
-``extrapolation_rel_l2`` (on (5, 10]), ``extrapolation_rel_l2_whole`` (on [0, 10]). The
-threshold does real work: plain least squares on the same library (every term kept) puts
-coefficients up to 0.10 on the other terms (``least_squares_max_other_coefficient``; 0.38
-with the cubic library), the monomials being nearly collinear along one closed orbit;
-STLSQ's pruning and refit is what turns the 0.4 % network into the two-term model.
+trajectory 4.0e-3 (1.9e-2 after L-BFGS, before Gauss–Newton); discovered :math:`U_1 =
+−0.8979\,u_1u_2`, :math:`U_2 = 0.8005\,u_1u_2`, no other term: largest coefficient error 0.24 %
+(of −β = −0.9, γ = 0.8); extrapolation to :math:`t = 10`: relative L2 error 2.2e-3 on (5, 10]
+(the network UDE itself: 4.8e-3). ``metrics.json``: ``missing_term_rel_l2``,
+``discovered_equations``, ``discovered_max_rel_coefficient_error``,
+``discovered_max_other_coefficient``, ``extrapolation_rel_l2`` (on (5, 10]),
+``extrapolation_rel_l2_whole`` (on [0, 10]). The threshold does real work: plain least squares
+on the same library (every term kept) puts coefficients up to 0.10 on the other terms
+(``least_squares_max_other_coefficient``; 0.38 with the cubic library), the monomials being
+nearly collinear along one closed orbit; STLSQ's pruning and refit is what turns the 0.4 %
+network into the two-term model.
 
 Example:
     >>> import jax
