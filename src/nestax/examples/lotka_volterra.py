@@ -398,10 +398,9 @@ def discovered_ude(discovery: Discovery) -> UDE:
 
 def _rel_l2(a: Any, b: Any) -> float:
     a, b = np.asarray(a), np.asarray(b)
-    return float(np.linalg.norm(a - b) / np.linalg.norm(b)) if np.all(np.isfinite(a)) else inf
-
-
-inf = float("inf")
+    if not np.all(np.isfinite(a)):  # a solve that failed (flagged: inf after the failure)
+        return float("inf")
+    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
 
 
 def run(
@@ -490,14 +489,10 @@ def run(
 
 
 def _plot_extrapolation(p, out_dir, t_long, true_long, disc_long, net_long, discovery) -> None:
-    import matplotlib
+    from matplotlib.figure import Figure  # no pyplot: the user's backend stays as it is
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax, err) = plt.subplots(
-        2, 1, figsize=(9, 6.4), sharex=True, gridspec_kw={"height_ratios": [2.2, 1]}
-    )
+    fig = Figure(figsize=(9, 6.4))
+    ax, err = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [2.2, 1]})
     t = np.asarray(t_long)
     true_np, disc_np, net_np = (np.asarray(a) for a in (true_long, disc_long, net_long))
     for k, name in enumerate(("prey u₁", "predator u₂")):
@@ -524,7 +519,6 @@ def _plot_extrapolation(p, out_dir, t_long, true_long, disc_long, net_long, disc
     fig.tight_layout()
     os.makedirs(os.fspath(out_dir), exist_ok=True)
     fig.savefig(os.path.join(os.fspath(out_dir), "extrapolation.png"), dpi=110)
-    plt.close(fig)
 
 
 def _write_plots(p, net, history, out_dir, t_fine, true_states, fit_states, boundaries) -> None:
