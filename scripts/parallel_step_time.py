@@ -1,7 +1,11 @@
 """Step time of the poisson-2d PINN (4096 points) on N forced CPU devices. argv: N."""
 import os, sys, time
 n = int(sys.argv[1])
-os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={n}"
+# a long collective timeout: on a loaded 2-core machine the 4 device threads may arrive late
+os.environ["XLA_FLAGS"] = (
+    f"--xla_force_host_platform_device_count={n} "
+    "--xla_cpu_collective_call_terminate_timeout_seconds=600"
+)
 import jax
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_cpu_enable_async_dispatch", False)
