@@ -609,7 +609,10 @@ def test_second_ctrl_c_while_the_background_compile_runs_exits_cleanly(tmp_path)
     assert line.startswith("RESULT interrupted 1"), (line, err)
     if line.split()[-1] != "True":
         pytest.skip("the background compilation ended before the second Ctrl-C was sent")
-    assert proc.returncode == 0 and "terminate called" not in err, err[-2000:]
+    # exit 0, or -SIGINT when the second Ctrl-C lands while the script's own last line still
+    # runs (Python's KeyboardInterrupt in user code); never the abort (-6, "terminate called")
+    assert proc.returncode in (0, -signal.SIGINT), err[-2000:]
+    assert "terminate called" not in err, err[-2000:]
     meta, arrays = _checkpoint.load_latest(tmp_path)
     assert meta["global_step"] == 1 and meta["stopped"] == "interrupted"
     assert arrays["history"].shape == (1, 1) and np.isfinite(arrays["history"]).all()
