@@ -96,6 +96,7 @@ def _folx(kind: str):
 
 def _hutchinson(kind: str, samples: int, seed: int = 1):
     """Rademacher ``v^T H v`` (Laplacian) or Gaussian ``D_v^4 u / 3`` (biharmonic), inline."""
+
     def op(u):
         def lu(x):
             key = jax.random.fold_in(jax.random.key(seed), jnp.sum(x * 1e4).astype(jnp.int32))

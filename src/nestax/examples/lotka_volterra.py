@@ -94,7 +94,7 @@ import numpy as np
 import nestax as nx
 from nestax.ude import UDE, derivative_penalty
 
-from ..pinn import plot_curves, plot_losses, stage_boundaries
+from ..pinn import plot_curves, plot_losses, relative_l2, stage_boundaries
 from . import _run
 from .seed_ude import init_network, lotka_volterra, make_data
 
@@ -397,10 +397,11 @@ def discovered_ude(discovery: Discovery) -> UDE:
 
 
 def _rel_l2(a: Any, b: Any) -> float:
-    a, b = np.asarray(a), np.asarray(b)
-    if not np.all(np.isfinite(a)):  # a solve that failed (flagged: inf after the failure)
+    """:func:`nestax.pinn.relative_l2`, and ``inf`` for a solve that failed (flagged: inf or
+    NaN after the failure)."""
+    if not np.all(np.isfinite(np.asarray(a))):
         return float("inf")
-    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+    return relative_l2(a, b)
 
 
 def run(
