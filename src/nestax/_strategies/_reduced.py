@@ -52,7 +52,8 @@ import numpy as np
 
 from .._taylor import Readers, batch_size, collapsed_directional, input_readers
 from .._validate import as_array, check_rank, split_aux
-from ._directions import _compositions_nonneg, count_directions, plan
+from ._collapsed import cost_collapsed
+from ._directions import _compositions_nonneg, plan
 from ._orthonormal import orthonormal_columns
 
 #: When not under ``vmap`` the basis is paid by one point; under ``vmap`` by the whole batch.
@@ -376,10 +377,6 @@ def run_reduced(terms: Any, f: Callable[..., Any], x: Any, has_aux: bool) -> tup
     return out if has_aux else (out, None)
 
 
-def _collapsed_passes(counts: Mapping[int, int]) -> float:
-    return float(sum((k - 1) * r + 1 for k, r in counts.items()))
-
-
 def plan_reduced(terms: Any, f: Callable[..., Any], x: Any, has_aux: bool) -> tuple[Any, str]:
     """``(cost per point or None, a sentence for explain)``.
 
@@ -404,11 +401,10 @@ def plan_reduced(terms: Any, f: Callable[..., Any], x: Any, has_aux: bool) -> tu
         why = readers.describe(d) if readers.readers else "f does not read x"
         return None, f"input-subspace reduction declined{where}: {why}, and N >= {size}"
     k = readers.size
-    counts = count_directions(_profile_terms(block.profile, k), k)
-    cost = 1.0 + _collapsed_passes(counts)
+    cost = cost_collapsed(_profile_terms(block.profile, k), k)
     rest = ""
     if block.remainder:
-        cost += _collapsed_passes(count_directions(block.remainder, d))
+        cost += cost_collapsed(block.remainder, d) - 1.0  # the primal pass is shared
         rest = f"; the other {len(block.remainder)} term(s) unreduced (collapsed)"
     batch = batch_size(x)
     cost += OVERHEAD_PASSES(readers.size, k) / batch
@@ -419,32 +415,3 @@ def plan_reduced(terms: Any, f: Callable[..., Any], x: Any, has_aux: bool) -> tu
         "the batch"
     )
     return cost, note
-
-
-# --------------------------------------------------------------------------- first order
-
-
-def reduced_gradient(f: Callable[..., Any], x: Any, *, basis: Basis | None = None) -> jax.Array:
-    r"""The gradient of a scalar ``f`` from ``k`` jvps: :math:`\nabla u = Q (\partial_{q_j} u)_j`.
-
-    Exact: the gradient lies in the span of the readers. ``k`` jvps instead of ``d``.
-    """
-    x = as_array(x, op="reduced_gradient")
-    basis = reduction_basis(f, x) if basis is None else basis
-    q = jnp.eye(x.shape[0], dtype=x.dtype) if basis.q is None else basis.q
-    t = jax.vmap(lambda v: jax.jvp(f, (x,), (v,))[1])(q.T)
-    if t.ndim != 1:
-        raise ValueError(f"reduced_gradient: f must return a scalar; got shape {t.shape[1:]}")
-    return q @ t
-
-
-def gradient_norm_squared(
-    f: Callable[..., Any], x: Any, *, basis: Basis | None = None
-) -> jax.Array:
-    r""":math:`|\nabla u|^2 = \sum_j (\partial_{q_j} u)^2` over the reduced basis (``k`` tangents;
-    for a vector-valued ``f``, summed per output component)."""
-    x = as_array(x, op="gradient_norm_squared")
-    basis = reduction_basis(f, x) if basis is None else basis
-    q = jnp.eye(x.shape[0], dtype=x.dtype) if basis.q is None else basis.q
-    t = jax.vmap(lambda v: jax.jvp(f, (x,), (v,))[1])(q.T)
-    return jnp.sum(t**2, axis=0)
