@@ -7,6 +7,13 @@ from typing import Any
 import numpy as np
 
 
+def _stopped(error, step, stage, stage_name, stage_step, params, history) -> str:
+    """Record where training stopped on ``error``; the words for the parameters it keeps."""
+    error.step, error.stage, error.params, error.history = step, stage, params, history
+    error.stage_name, error.stage_step = stage_name, stage_step
+    return "the initial parameters" if step == 0 else f"the parameters of step {step - 1}"
+
+
 class NonFiniteLossError(FloatingPointError):
     """A loss term, or the gradient of the loss, became ``nan`` or ``inf`` in :func:`nestax.fit`.
 
@@ -54,16 +61,8 @@ class NonFiniteLossError(FloatingPointError):
         history: dict[str, np.ndarray],
         of: str = "loss",
     ) -> None:
-        self.term = term
-        self.value = value
-        self.step = step
-        self.stage = stage
-        self.stage_name = stage_name
-        self.stage_step = stage_step
-        self.params = params
-        self.history = history
-        self.of = of
-        where = "the initial parameters" if step == 0 else f"the parameters of step {step - 1}"
+        self.term, self.value, self.of = term, value, of
+        where = _stopped(self, step, stage, stage_name, stage_step, params, history)
         what = {
             "loss": f"loss term {term!r}",
             "gradient": f"the gradient of loss term {term!r}",
@@ -114,15 +113,8 @@ class StepFailedError(RuntimeError):
         history: dict[str, np.ndarray],
         checkpoint: Any = None,
     ) -> None:
-        self.reason = reason
-        self.step = step
-        self.stage = stage
-        self.stage_name = stage_name
-        self.stage_step = stage_step
-        self.params = params
-        self.history = history
-        self.checkpoint = checkpoint
-        where = "the initial parameters" if step == 0 else f"the parameters of step {step - 1}"
+        self.reason, self.checkpoint = reason, checkpoint
+        where = _stopped(self, step, stage, stage_name, stage_step, params, history)
         saved = f"; checkpoint {checkpoint}" if checkpoint is not None else ""
         super().__init__(
             f"fit: step {step} failed (stage {stage}, {stage_name!r}, its step {stage_step}): "
