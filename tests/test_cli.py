@@ -56,6 +56,8 @@ def test_help_lists_examples_and_suites(capsys):
         (["run", "seed-cos", "--regularize"], "example 'seed-cos' has no option --regularize"),
         (["run", "seed-cos", "--iters", "0"], "--iters must be >= 1; got 0"),
         (["bench", "seeds", "--repeats", "0"], "--repeats must be >= 1; got 0"),
+        (["bench", "seeds", "--budget", "10"], "--budget: suite 'seeds' times steps"),
+        (["bench", "optimizers", "--budget", "0"], "--budget must be a number of seconds > 0"),
         (["run", "seed-cos", "--set", "width"], "--set expects NAME=VALUE"),
         (["run", "seed-cos", "--set", "widht=3"], "has no option --widht (nor --set widht=...)"),
     ],

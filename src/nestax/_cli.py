@@ -2,7 +2,7 @@
 
     nestax run <example> [--iters N] [--out DIR] [--seed S]
     nestax demo [--iters N] [--out DIR]
-    nestax bench <suite> [--out DIR] [--repeats N]
+    nestax bench <suite> [--out DIR] [--repeats N] [--budget SECONDS]
     nestax list
 
 Examples and suites come from the registries in ``nestax.examples`` and
@@ -118,6 +118,14 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=15,
         help="interleaved timing rounds per contender (default 15)",
+    )
+    bench.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="seconds of training per run, for the suites that train (optimizers; default: "
+        "the suite's own per problem)",
     )
 
     sub.add_parser("list", help="list the examples and benchmark suites")
@@ -349,8 +357,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             benchmarks.get(args.suite)
             if args.repeats < 1:
                 raise ValueError(f"--repeats must be >= 1; got {args.repeats}")
+            if args.budget is not None:
+                if not (math.isfinite(args.budget) and args.budget > 0):
+                    raise ValueError(f"--budget must be a number of seconds > 0; got {args.budget}")
+                if not hasattr(benchmarks.get(args.suite).load(), "run_suite"):
+                    raise ValueError(
+                        f"--budget: suite {args.suite!r} times steps; it does not train"
+                    )
             _check_out(args.out)
-            _refuse_tracked([Path(args.out) / f"{args.suite}{ext}" for ext in (".json", ".md")])
+            _refuse_tracked(
+                [Path(args.out) / f"{args.suite}{ext}" for ext in (".json", ".md", ".png")]
+            )
     except ValueError as err:
         parser.exit(2, f"nestax: error: {err}\n")
 
@@ -381,7 +398,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             return 1
     elif args.command == "bench":
-        benchmarks.run(args.suite, out_dir=args.out, repeats=args.repeats)
+        benchmarks.run(args.suite, out_dir=args.out, repeats=args.repeats, budget=args.budget)
     elif args.command == "list":
         print(_listing())
     else:

@@ -3,8 +3,10 @@
 The registry is open: a later suite is one :func:`register` call naming a module that provides
 ``cases() -> list[Case]`` (see ``_harness.py``), optionally ``SETTINGS`` (a dict recorded in
 the report) and ``prepare()`` (called before ``cases()``, for process-wide settings such as
-JAX's dispatch mode, which only take effect before JAX's first computation). Modules are
-imported only when run.
+JAX's dispatch mode, which only take effect before JAX's first computation). A suite that is
+not a table of step times (``optimizers``: error against time while training) provides
+``run_suite(out_dir, budget=...)`` instead, which writes its own report. Modules are imported
+only when run.
 
 Example:
     >>> from nestax.benchmarks import SUITES
@@ -33,13 +35,21 @@ def run(
     *,
     out_dir: str | os.PathLike = "runs/bench",
     repeats: int = 15,
+    budget: float | None = None,
     **kwargs: Any,
 ) -> dict[str, Any]:
-    """Run suite ``name``; writes ``<out_dir>/<name>.json`` and ``.md`` and returns the report."""
+    """Run suite ``name``; writes ``<out_dir>/<name>.json`` and ``.md`` and returns the report.
+
+    ``repeats`` applies to the timing suites, ``budget`` (seconds of training per run) to
+    those with ``run_suite``."""
     from ._harness import run_cases
 
     suite = get(name)
     module = suite.load()
+    if hasattr(module, "run_suite"):
+        return module.run_suite(out_dir, budget=budget, **kwargs)
+    if budget is not None:
+        raise ValueError(f"suite {name!r} times steps; `budget` does not apply to it")
     prepare = getattr(module, "prepare", None)
     if prepare is not None:
         prepare()
@@ -86,4 +96,10 @@ register(
     "planner",
     "nestax.benchmarks.planner",
     "is method='auto' as fast as the best explicit method? first- and second-order shapes",
+)
+register(
+    "optimizers",
+    "nestax.benchmarks.optimizers",
+    "error vs wall time of Adam → L-BFGS, Adam → Gauss–Newton (ENGD) and SOAP on "
+    "poisson-smooth, poisson-2d, heat and burgers (about 25 min)",
 )
