@@ -7,9 +7,12 @@ r"""Reference solution of the Allen–Cahn benchmark, computed at run time (no d
 **Semi-discretisation**: :math:`u(t, x) = \sum_m \hat u_m(t)\, e^{i \pi m x}` with ``n`` Fourier
 modes (collocation on :math:`x_j = -1 + 2j/n`), so :math:`\hat u_t = L \hat u + \hat N(u)` with
 the diagonal, stiff :math:`L = -D \pi^2 m^2` and :math:`N(u) = 5u - 5u^3` computed on the grid.
-The interfaces that form are about :math:`\sqrt{2D/5} \approx 0.006` wide, so ``n = 2048``
-(spectral accuracy beyond :math:`10^{-10}`) is the default, sampled at every fourth point for the
-512-point benchmark grid.
+The interfaces that form are about :math:`\sqrt{2D/5} \approx 0.006` wide; the periodic
+extension of :math:`u_0` has a kink at :math:`x = \pm 1` (see ``_initial_coefficients``).
+``n = 4096`` and a step of ``1e-3`` are the defaults of ``reference`` (sampled at every eighth
+point for the 512-point benchmark grid): against 16 384 modes, a relative L2 difference of
+5e-11 on the grid, at most 7e-9 at a point (just after :math:`t = 0`); against a step of
+2.5e-4, 4e-12.
 
 **Time stepping**: ETDRK4 (Cox & Matthews 2002) — exact exponential of :math:`L`, fourth-order
 Runge–Kutta-like treatment of :math:`N` — with the coefficients
@@ -128,7 +131,7 @@ def _reference(nt: int, nx_: int, n: int, dt: float) -> tuple[np.ndarray, np.nda
 
 
 def reference(
-    nt: int = 201, nx_: int = 512, n: int = 2048, dt: float = 2.5e-4
+    nt: int = 201, nx_: int = 512, n: int = 4096, dt: float = 1e-3
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(t, x, u)`` on the benchmark grid: ``t`` in ``linspace(0, 1, nt)``, ``x_j = -1 + 2j /
     nx_`` (``nx_`` points of the period :math:`[-1, 1)`), solved with ``n`` modes and sampled;
