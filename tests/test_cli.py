@@ -51,7 +51,10 @@ def test_help_lists_examples_and_suites(capsys):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["run", "seed-nope"], "unknown example 'seed-nope'; expected one of: biharmonic, "),
+        (
+            ["run", "seed-nope"],
+            "unknown example 'seed-nope'; expected one of: allen-cahn, biharmonic, ",
+        ),
         (["bench", "nope"], "unknown benchmark suite 'nope'; expected one of: "),
         (["run", "seed-cos", "--regularize"], "example 'seed-cos' has no option --regularize"),
         (["run", "seed-cos", "--iters", "0"], "--iters must be >= 1; got 0"),

@@ -86,3 +86,9 @@ register(
     "pendulum learned as a Hamiltonian network: rhs = J∇H_θ (nx.gradient) trained through "
     "diffrax; learned-energy drift on held-out trajectories",
 )
+register(
+    "allen-cahn",
+    "nestax.examples.allen_cahn",
+    "Allen–Cahn u_t − 1e-4 u_xx + 5u³ − 5u = 0 (PirateNet benchmark), Fourier-feature "
+    "periodicity, exact IC, causal Adam → Gauss–Newton",
+)
