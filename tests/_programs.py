@@ -215,6 +215,8 @@ class Program:
     params: dict[str, Any]
     x: Any
     vector_out: bool
+    #: nest ``jacrev`` and ``jacfwd`` in turn (a second reference with other round-off)
+    alternate: bool = False
 
     @property
     def has_custom_vjp(self) -> bool:
@@ -235,9 +237,16 @@ class Program:
         """The full ``k``-th derivative, shape ``out + (d,) * k``, by nested first-order AD."""
         g = self.point_fn(params)
         nest = jax.jacrev if self.has_custom_vjp else jax.jacfwd
-        for _ in range(k):
-            g = nest(g)
+        for i in range(k):
+            g = (jax.jacrev if i % 2 == 0 else jax.jacfwd)(g) if self.alternate else nest(g)
         return g(self.x)
+
+    def other_nesting(self) -> Program | None:
+        """The same program with its reference nested the other way (``jacrev`` and ``jacfwd``
+        in turn), or ``None`` where only one mode can run (``custom_vjp``, ``while_loop``)."""
+        if self.has_custom_vjp or self.has_while:
+            return None
+        return dataclasses.replace(self, alternate=True)
 
 
 def _unary(fn):
