@@ -96,6 +96,27 @@ def report_field(
     return metrics, pred, ref
 
 
+def plot_time_slices(
+    out_dir: str | os.PathLike,
+    name: str,
+    grid: tuple[np.ndarray, np.ndarray],
+    pred: np.ndarray,
+    ref: np.ndarray,
+    rows: Sequence[int],
+) -> None:
+    """``slices.png``: reference (solid) and PINN (dotted) against ``x`` at the times of the
+    meshgrid rows ``rows`` (``grid = (t, x)``, ``indexing="ij"``)."""
+    from nestax import pinn
+
+    tt, xx = grid
+    curves = {}
+    for j, k in enumerate(rows):
+        curves[f"t={tt[k, 0]:.2f} reference"] = (xx[k], ref[k], f"C{j}-")
+    for j, k in enumerate(rows):
+        curves[f"t={tt[k, 0]:.2f} PINN"] = (xx[k], pred[k], f"C{j}:")
+    pinn.plot_curves(curves, os.path.join(out_dir, "slices.png"), f"{name}: slices", "x", "u")
+
+
 def train_field(
     name: str,
     problem: Any,

@@ -276,15 +276,5 @@ def run(
             "stages_later_rounds": [repr(s) for s in later],
         },
     )
-    i = [50, 100, 200]
-    pinn.plot_curves(
-        {
-            **{f"t={tt[k, 0]:.2f} reference": (xx[k], ref[k], f"C{j}-") for j, k in enumerate(i)},
-            **{f"t={tt[k, 0]:.2f} PINN": (xx[k], pred[k], f"C{j}:") for j, k in enumerate(i)},
-        },
-        os.path.join(out_dir, "slices.png"),
-        f"{NAME}: slices",
-        "x",
-        "u",
-    )
+    _run.plot_time_slices(out_dir, NAME, (tt, xx), pred, ref, [50, 100, 200])
     return metrics
