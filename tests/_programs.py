@@ -9,6 +9,9 @@ reductions, ``where``, matrix products and ``einsum``, layer norm, softmax, dete
 solves, user ``custom_jvp`` / ``custom_vjp`` functions, ``scan`` / ``cond`` / ``while`` /
 ``fori_loop``, ``jax.checkpoint`` and nested ``jit``.
 
+`Family` shares one compilation among many programs: each slot of the network picks one of a
+few steps by ``lax.switch`` on an integer argument.
+
 `Program.reference(op)` computes the operator by nesting JAX's own first-order AD (``jacfwd``;
 ``jacrev`` when the program holds a ``custom_vjp`` function, which forward mode cannot
 differentiate) in float64: the contract nestax is held to.
@@ -224,7 +227,7 @@ class Program:
 
     @property
     def has_while(self) -> bool:
-        return any(s.startswith("control:while") for s in self.steps)
+        return any("control:while" in s for s in self.steps)
 
     def describe(self) -> str:
         return f"d={self.d} x={np.asarray(self.x).tolist()} steps={self.steps}"
@@ -270,87 +273,112 @@ def _tie_point(draw, d: int) -> np.ndarray:
     return np.array([draw(st.floats(-1.2, 1.2, allow_nan=False)) for _ in range(d)])
 
 
-@st.composite
-def programs(draw, max_steps: int = 5) -> Program:
-    """A random program (see the module docstring)."""
-    # Few distinct shapes: eager JAX compiles each primitive once per shape, so programs that
-    # share shapes share compiled primitives (a cold start costs ~1 s, a warm one ~10 ms).
-    d = draw(st.integers(1, 3))
-    n = 3
+def _binary(fn, other):
+    def op(p, h, hist):
+        if other == "param":
+            b = p["c"]
+        elif other == "scalar":
+            b = jnp.asarray(0.3)
+        elif other == "keepdims":
+            b = jnp.mean(h, keepdims=True)
+        elif other == "history":
+            b = hist[0]
+        else:
+            b = h
+        return fn(h, b) if other != "scalar" else fn(b, h)
+
+    return op
+
+
+@dataclasses.dataclass
+class _Allowed:
+    """Nested AD runs no mode over both a ``custom_vjp`` function and a ``while_loop``: a
+    program holds at most one of the two."""
+
+    custom_vjp: bool = True
+    while_loop: bool = True
+
+
+class _Draws:
+    """Random choices from a hypothesis ``draw`` (shrinkable, printed on failure)."""
+
+    def __init__(self, draw):
+        self.draw = draw
+
+    def choice(self, options: list[Any]) -> Any:
+        return self.draw(st.sampled_from(options))
+
+    def integers(self, low: int, high: int) -> int:
+        return self.draw(st.integers(low, high))
+
+
+class _Seeded:
+    """The same choices from a numpy generator (reproducible from a seed)."""
+
+    def __init__(self, rng: np.random.Generator):
+        self.rng = rng
+
+    def choice(self, options: list[Any]) -> Any:
+        return options[int(self.rng.integers(len(options)))]
+
+    def integers(self, low: int, high: int) -> int:
+        return int(self.rng.integers(low, high + 1))
+
+
+def _draw_step(
+    pick: _Draws | _Seeded, allowed: _Allowed
+) -> tuple[str, Callable[[Any, Any, list[Any]], Any]]:
+    """One step ``h -> op(params, h, history)`` of a program, and its name."""
+    family = pick.choice(["unary", "unary", "binary", "reduce", "struct", "control"])
+    if family == "unary":
+        name = pick.choice(sorted(UNARY))
+        tie = pick.integers(0, 5) == 0  # at an exact tie: the activation of h - h
+        op = _at_tie(UNARY[name]) if tie else _unary(UNARY[name])
+        return f"unary:{name}{':tie' if tie else ''}", op
+    if family == "binary":
+        name = pick.choice(sorted(BINARY))
+        other = pick.choice(["param", "scalar", "keepdims", "history", "self"])
+        return f"binary:{name}:{other}", _binary(BINARY[name], other)
+    if family == "reduce":
+        name = pick.choice(sorted(REDUCE))
+        keep = bool(pick.integers(0, 1))
+        return f"reduce:{name}:{'keepdims' if keep else 'scalar'}", _reduce_back(REDUCE[name], keep)
+    if family == "struct":
+        names = sorted(STRUCTURAL)
+        if not allowed.custom_vjp:
+            names.remove("vjp_tanh")
+        name = pick.choice(names)
+        if name == "vjp_tanh":
+            allowed.while_loop = False
+        return f"struct:{name}", _unary(STRUCTURAL[name])
+    names = sorted(CONTROL)
+    if not allowed.while_loop:
+        names.remove("while")
+    name = pick.choice(names)
+    if name == "while":
+        allowed.custom_vjp = False
+    return f"control:{name}", _unary(CONTROL[name])
+
+
+def _draw_params(draw, d: int, n: int = 3) -> dict[str, Any]:
     rng = np.random.default_rng(draw(st.integers(0, 2**31 - 1)))
     zero_bias = draw(st.booleans())
-    params = {
+    return _params(rng, d, n, zero_bias)
+
+
+def _params(rng: np.random.Generator, d: int, n: int, zero_bias: bool) -> dict[str, Any]:
+    return {
         "W": jnp.asarray(rng.normal(size=(d, n)) / math.sqrt(d)),
         "b": jnp.zeros(n) if zero_bias else jnp.asarray(0.5 * rng.normal(size=n)),
         "c": jnp.asarray(rng.normal(size=n)),
     }
-    steps: list[str] = []
-    ops: list[Callable[[Any, Any, list[Any]], Any]] = []
-    custom_vjp_allowed = True
-    while_allowed = True
-    for _ in range(draw(st.integers(1, max_steps))):
-        family = draw(st.sampled_from(["unary", "unary", "binary", "reduce", "struct", "control"]))
-        if family == "unary":
-            name = draw(st.sampled_from(sorted(UNARY)))
-            tie = draw(st.integers(0, 5)) == 0  # at an exact tie: the activation of h - h
-            steps.append(f"unary:{name}{':tie' if tie else ''}")
-            fn = UNARY[name]
-            if tie:
-                ops.append(_at_tie(fn))
-            else:
-                ops.append(_unary(fn))
-        elif family == "binary":
-            name = draw(st.sampled_from(sorted(BINARY)))
-            other = draw(st.sampled_from(["param", "scalar", "keepdims", "history", "self"]))
-            steps.append(f"binary:{name}:{other}")
-            fn = BINARY[name]
 
-            def make(fn=fn, other=other):
-                def op(p, h, hist):
-                    if other == "param":
-                        b = p["c"]
-                    elif other == "scalar":
-                        b = jnp.asarray(0.3)
-                    elif other == "keepdims":
-                        b = jnp.mean(h, keepdims=True)
-                    elif other == "history":
-                        b = hist[0]
-                    else:
-                        b = h
-                    return fn(h, b) if other != "scalar" else fn(b, h)
 
-                return op
-
-            ops.append(make())
-        elif family == "reduce":
-            name = draw(st.sampled_from(sorted(REDUCE)))
-            keep = draw(st.booleans())
-            steps.append(f"reduce:{name}:{'keepdims' if keep else 'scalar'}")
-            fn = REDUCE[name]
-            ops.append(_reduce_back(fn, keep))
-        elif family == "struct":
-            names = sorted(STRUCTURAL)
-            if not custom_vjp_allowed:
-                names.remove("vjp_tanh")
-            name = draw(st.sampled_from(names))
-            if name == "vjp_tanh":
-                while_allowed = False
-            steps.append(f"struct:{name}")
-            ops.append(_unary(STRUCTURAL[name]))
-        else:
-            names = sorted(CONTROL)
-            if not while_allowed:
-                names.remove("while")
-            name = draw(st.sampled_from(names))
-            if name == "while":
-                custom_vjp_allowed = False
-            steps.append(f"control:{name}")
-            ops.append(_unary(CONTROL[name]))
-    vector_out = draw(st.booleans())
-    steps.append("out:vector" if vector_out else "out:scalar")
+def _network(d: int, vector_out: bool, ops: list[Callable[..., Any]]) -> Callable[..., Any]:
+    """``f(params, x)``: a tanh layer, the steps, then two outputs or a weighted sum."""
 
     def fn(p, x):
-        h = jnp.tanh(x @ p["W"] + p["b"]) if d > 0 else x
+        h = jnp.tanh(x @ p["W"] + p["b"])
         hist = [h]
         for op in ops:
             h = op(p, h, hist)
@@ -359,8 +387,119 @@ def programs(draw, max_steps: int = 5) -> Program:
             return h[:2]
         return jnp.sum(h * p["c"])
 
+    return fn
+
+
+@st.composite
+def programs(draw, max_steps: int = 5) -> Program:
+    """A random program (see the module docstring)."""
+    # Few distinct shapes: eager JAX compiles each primitive once per shape, so programs that
+    # share shapes share compiled primitives (a cold start costs ~1 s, a warm one ~10 ms).
+    d = draw(st.integers(1, 3))
+    params = _draw_params(draw, d)
+    allowed = _Allowed()
+    steps, ops = [], []
+    for _ in range(draw(st.integers(1, max_steps))):
+        name, op = _draw_step(_Draws(draw), allowed)
+        steps.append(name)
+        ops.append(op)
+    vector_out = draw(st.booleans())
+    steps.append("out:vector" if vector_out else "out:scalar")
     x = jnp.asarray(_tie_point(draw, d))
-    return Program(d, steps, fn, params, x, vector_out)
+    return Program(d, steps, _network(d, vector_out, ops), params, x, vector_out)
+
+
+@dataclasses.dataclass
+class Family:
+    """Programs that share compiled code: slot ``i`` of the network takes one of the steps
+    ``slots[i]``, chosen by ``lax.switch`` on an integer argument, so one trace and one XLA
+    compilation serve every choice (one program per choice, each with its own parameters and
+    point). The steps run inside ``cond`` branches; JAX's AD and nestax see every branch, so
+    the family's mode restrictions (``custom_vjp``, ``while_loop``) are those of all its
+    steps."""
+
+    d: int
+    slots: list[list[str]]
+    ops: list[list[Callable[[Any, Any, list[Any]], Any]]]
+    vector_out: bool
+    seed: int
+
+    @property
+    def steps(self) -> list[str]:
+        """Every step of every slot (what the mode restrictions and the operators see)."""
+        out = "out:vector" if self.vector_out else "out:scalar"
+        return [f"{i}:{name}" for i, names in enumerate(self.slots) for name in names] + [out]
+
+    def fn(self, p: Any, choice: Any, x: Any) -> Any:
+        def slot(i: int) -> Callable[..., Any]:
+            return lambda p, h, hist: jax.lax.switch(choice[i], self.ops[i], p, h, hist)
+
+        return _network(self.d, self.vector_out, [slot(i) for i in range(len(self.slots))])(p, x)
+
+    def program(self, choice: Any, params: Any, x: Any) -> Program:
+        """The member ``choice`` (concrete or traced) at ``params`` and ``x``."""
+        return Program(
+            self.d,
+            self.steps,
+            lambda p, z: self.fn(p, choice, z),
+            params,
+            x,
+            self.vector_out,
+        )
+
+    def smaller(self, slots: int, branches: int) -> Family:
+        """The first ``slots`` slots, each with its first ``branches`` steps."""
+        names = [s[:branches] for s in self.slots[:slots]]
+        ops = [o[:branches] for o in self.ops[:slots]]
+        return dataclasses.replace(self, slots=names, ops=ops)
+
+    def describe(self, choice: Any) -> str:
+        picked = [names[int(c)] for names, c in zip(self.slots, choice, strict=True)]
+        return f"family seed={self.seed} d={self.d} choice={list(map(int, choice))} {picked}"
+
+    def members(self, count: int) -> list[tuple[np.ndarray, dict[str, Any], Any]]:
+        """Up to ``count`` members with distinct choices: ``(choice, params, x)``."""
+        rng = np.random.default_rng(self.seed)
+        sizes = [len(names) for names in self.slots]
+        total = math.prod(sizes)
+        picks = rng.choice(total, size=min(count, total), replace=False)
+        out = []
+        for flat in picks:
+            choice = np.array(np.unravel_index(flat, sizes), dtype=np.int32)
+            params = _params(rng, self.d, 3, zero_bias=bool(rng.integers(2)))
+            out.append((choice, params, jnp.asarray(_tie_point_rng(rng, self.d))))
+        return out
+
+
+def _tie_point_rng(rng: np.random.Generator, d: int) -> np.ndarray:
+    kind = rng.choice(["random", "random", "zeros", "ties"])
+    if kind == "zeros":
+        return np.zeros(d)
+    if kind == "ties":
+        return rng.choice([0.0, 0.5, -0.5, 1.0], size=d)
+    return rng.uniform(-1.2, 1.2, size=d)
+
+
+def family(seed: int, slots: int = 5, branches: int = 4) -> Family:
+    """The random family number ``seed`` (see `Family`): 3..``slots`` slots of
+    3..``branches`` distinct steps each."""
+    pick = _Seeded(np.random.default_rng([seed, 1]))
+    d = pick.integers(1, 3)
+    allowed = _Allowed()
+    names: list[list[str]] = []
+    ops: list[list[Callable[..., Any]]] = []
+    for _ in range(pick.integers(3, slots)):
+        slot_names: list[str] = []
+        slot_ops: list[Callable[..., Any]] = []
+        size = pick.integers(3, branches)
+        while len(slot_names) < size:  # distinct steps (a repeated draw is dropped)
+            name, op = _draw_step(pick, allowed)
+            if name not in slot_names:
+                slot_names.append(name)
+                slot_ops.append(op)
+        names.append(slot_names)
+        ops.append(slot_ops)
+    return Family(d, names, ops, bool(pick.integers(0, 1)), seed)
 
 
 # --------------------------------------------------------------------------- operators

@@ -13,31 +13,50 @@ nested AD itself cannot run that nesting (a ``custom_vjp`` under forward mode, a
 Where the engine claims a program (``unsupported_reason`` is ``None``), its explicit methods
 must succeed: the fallback of ``auto`` is never how an engine bug passes.
 
-Budget: ``NESTAX_PROGRAMS`` programs per test function (60 in CI, derandomized, two
-functions in two files so that both xdist workers share them); a longer run, e.g.
-``NESTAX_PROGRAMS=2000 .venv/bin/python -m pytest -q tests/test_generated_programs*.py``.
+Two kinds of programs:
+
+- *single programs* (hypothesis, derandomized, shrinkable): each is traced and compiled on its
+  own, 1-3 s each, nearly all of it XLA compilation;
+- *program families* (`Family`, numbered by a seed): each slot of the network takes one of 3-4
+  steps through ``lax.switch`` on an integer argument, so one compilation serves every member
+  (up to ``NESTAX_MEMBERS`` = 100 distinct choices, each with its own parameters and point):
+  ~0.25 s per program. The steps run inside ``cond`` branches, with the mode restrictions of
+  all of them; the single programs check the steps at the top level.
+
+Budget: ``NESTAX_PROGRAMS`` single programs and ``NESTAX_FAMILIES`` families per test function
+(30 and 20 in CI: about 2 300 programs; two functions in two files so that both xdist workers
+share them). The number checked is printed at the end of the run. A longer run, e.g.
+``NESTAX_FAMILIES=180 .venv/bin/python -m pytest -q -n 2 -k families
+tests/test_generated_programs*.py``.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 
 import nestax as nx
 from nestax._taylor import unsupported_reason
 
-from ._programs import CHECKS, Program, programs
+from ._programs import CHECKS, Check, Family, Program, _Draws, _Seeded, programs
+from ._programs import family as make_family
 
-#: Programs per test function (two functions, one per xdist worker). Each program costs about
-#: 1-3 s on this machine, nearly all of it tracing and XLA compilation; the reference, both
+#: Single programs per test function (two functions, one per xdist worker). The reference, both
 #: methods and the gradients are compiled as one jit (eagerly, every jit-wrapped jnp function
 #: is compiled anew under each transformation: 2-3x slower).
-BUDGET = int(os.environ.get("NESTAX_PROGRAMS", "60"))
+BUDGET = int(os.environ.get("NESTAX_PROGRAMS", "30"))
+#: Program families per test function (see `Family`: ~0.3 s per program, one compilation per
+#: family), and the members checked of each.
+FAMILIES = int(os.environ.get("NESTAX_FAMILIES", "20"))
+MEMBERS = int(os.environ.get("NESTAX_MEMBERS", "100"))
 ENGINE = ("taylor", "collapsed", "iterated")
 ORDER = {"laplacian": 2, "hessian": 2, "partial": 3, "derivative": 3, "biharmonic": 4}
 
@@ -91,27 +110,64 @@ SETTINGS = settings(
 
 @SETTINGS
 @given(prog=programs(), data=st.data())
-def test_every_method_matches_nested_ad(prog: Program, data):
-    check_program(prog, data)
+def test_every_method_matches_nested_ad(prog: Program, data, record_property):
+    check_program(prog, data, record_property)
 
 
-def check_program(prog: Program, data) -> None:
+def check_program(prog: Program, data, record) -> None:
     """Check one drawn operator on ``prog``: auto and one explicit method, values, and every
     third program the parameter gradient of auto -- all evaluated in one ``jax.jit``."""
+    members = [(np.zeros(0, np.int32), prog.params, prog.x)]
+    make = lambda choice, p, x: dataclasses.replace(prog, params=p, x=x)  # noqa: E731
+    checked = check_members(make, members, _draw_checks(prog, _Draws(data.draw)))
+    assume(checked > 0)
+    record("generated_programs", checked)
+
+
+def check_family(seed: int, record) -> None:
+    """`check_program` on `MEMBERS` members of the family ``seed``: one compilation."""
+    family = make_family(seed)
+    check, methods, with_gradient = _draw_checks(family, _Seeded(np.random.default_rng([seed, 2])))
+    # Compilation grows with the order times the branches: fewer branches for higher orders,
+    # and no parameter gradient of a fourth order (2-3 min to compile; the single programs
+    # check it).
+    order = ORDER[check.name]
+    family = family.smaller(*SIZE[order])
+    checks = (check, methods, with_gradient and order < 4)
+    checked = check_members(family.program, family.members(MEMBERS), checks, family.describe)
+    assert checked > 0, f"no member of family {seed} has a finite reference"
+    record("generated_programs", checked)
+
+
+#: (slots, branches per slot) of a family, by the order of the operator checked on it
+SIZE = {2: (5, 4), 3: (4, 3), 4: (3, 3)}
+
+
+def _draw_checks(prog: Program | Family, pick) -> tuple[Check, tuple[str, str], bool]:
+    """The operator, ``auto`` and one explicit method, and whether to check the gradient."""
     names = [n for n, c in CHECKS.items() if not (c.scalar_only and prog.vector_out)]
-    check = CHECKS[data.draw(st.sampled_from(names), label="operator")]
-    methods = ("auto", data.draw(st.sampled_from(check.methods[1:]), label="method"))
-    with_gradient = data.draw(st.integers(0, 2), label="gradient") == 0
+    check = CHECKS[pick.choice(names)]
+    methods = ("auto", pick.choice(list(check.methods[1:])))
+    return check, methods, pick.integers(0, 2) == 0
+
+
+def check_members(make, members, checks, describe=None) -> int:
+    """The checks of `check_program` on every ``make(choice, params, x)`` of ``members``, the
+    programs sharing one jitted function of ``(params, choice, x)``; returns how many were
+    checked (a program whose reference is not finite is skipped)."""
+    first = make(*members[0])
+    check, methods, with_gradient = checks
     # parameter gradient of auto (forward over the parameters where a while_loop forbids
     # reverse mode)
-    grad = jax.jacfwd if prog.has_while else jax.grad
+    grad = jax.jacfwd if first.has_while else jax.grad
 
     def total(fn):
         return lambda p: jnp.sum(fn(p))
 
     refused: dict[str, nx.MethodNotApplicableError] = {}
 
-    def everything(p):
+    def everything(p, choice, x):
+        prog = make(choice, p, x)
         out = {"reference": check.reference(prog, p)}
         for method in methods:
             try:  # a refusal is raised while tracing: catch it here, keep the rest
@@ -123,40 +179,57 @@ def check_program(prog: Program, data) -> None:
             out["grad reference"] = grad(total(lambda q: check.reference(prog, q)))(p)
         return out
 
-    out = jax.jit(everything)(prog.params)
-    ref = out["reference"]
-    assume(bool(np.all(np.isfinite(np.asarray(ref)))))
-    f = prog.point_fn()
-    point = prog.x if check.name != "derivative" else jnp.zeros(())
+    def alternate(p, choice, x):
+        return check.reference(make(choice, p, x).other_nesting(), p)
+
+    run = jax.jit(everything)
+    other_ref = jax.jit(alternate)
+    other_grad = jax.jit(grad(lambda p, choice, x: jnp.sum(alternate(p, choice, x))))
+    f = first.point_fn()
+    point = first.x if check.name != "derivative" else jnp.zeros(())
     claims = (
         unsupported_reason(
-            f if check.name != "derivative" else (lambda t: f(prog.x + t * jnp.ones(prog.d))),
+            f if check.name != "derivative" else (lambda t: f(first.x + t * jnp.ones(first.d))),
             point,
             order=ORDER[check.name],
         )
         is None
     )
-    alt = prog.other_nesting()
-    other = None if alt is None else lambda: jax.jit(lambda p: check.reference(alt, p))(prog.params)
-    for method in methods:
-        what = f"{check.name} method={method} {prog.describe()}"
-        if method in refused:
-            if method == "auto" or not _nested_cannot(prog, method, check.name):
-                raise refused[method]
-            assert not (claims and method in ENGINE), what  # claimed, so it must run
+    checked = 0
+    for choice, params, x in members:
+        out = run(params, choice, x)
+        ref = out["reference"]
+        if not np.all(np.isfinite(np.asarray(ref))):
             continue
-        _close(out[method], ref, what, other)
-    if not with_gradient:
-        return
-    expected = out["grad reference"]
-    assume(all(bool(np.all(np.isfinite(np.asarray(v)))) for v in expected.values()))
-    other_grad = None
-    if alt is not None:
-        other_grad = jax.jit(grad(total(lambda q: check.reference(alt, q))))
-    for k in expected:
-        _close(
-            out["grad auto"][k],
-            expected[k],
-            f"d/d{k} of {check.name} auto {prog.describe()}",
-            None if alt is None else (lambda k=k: other_grad(prog.params)[k]),
-        )
+        checked += 1
+        prog = make(choice, params, x)
+        label = prog.describe() if describe is None else f"{describe(choice)} x={x}"
+        other = None
+        if prog.other_nesting() is not None:
+            other = functools.partial(other_ref, params, choice, x)
+        for method in methods:
+            what = f"{check.name} method={method} {label}"
+            if method in refused:
+                if method == "auto" or not _nested_cannot(prog, method, check.name):
+                    raise refused[method]
+                assert not (claims and method in ENGINE), what  # claimed, so it must run
+                continue
+            _close(out[method], ref, what, other)
+        if not with_gradient:
+            continue
+        expected = out["grad reference"]
+        if not all(bool(np.all(np.isfinite(np.asarray(v)))) for v in expected.values()):
+            continue
+        for k in expected:
+            _close(
+                out["grad auto"][k],
+                expected[k],
+                f"d/d{k} of {check.name} auto {label}",
+                None if other is None else (lambda k=k, a=(params, choice, x): other_grad(*a)[k]),
+            )
+    return checked
+
+
+@pytest.mark.parametrize("seed", range(FAMILIES))
+def test_program_families_match_nested_ad(seed: int, record_property):
+    check_family(seed, record_property)
