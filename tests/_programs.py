@@ -447,6 +447,16 @@ class Family:
             self.vector_out,
         )
 
+    def member(self, choice: Any, params: Any, x: Any) -> Program:
+        """The member ``choice`` (concrete) written without the switch: its own steps only."""
+        picked = [int(c) for c in choice]
+        ops = [self.ops[i][c] for i, c in enumerate(picked)]
+        steps = [self.slots[i][c] for i, c in enumerate(picked)]
+        steps.append("out:vector" if self.vector_out else "out:scalar")
+        return Program(
+            self.d, steps, _network(self.d, self.vector_out, ops), params, x, self.vector_out
+        )
+
     def smaller(self, slots: int, branches: int) -> Family:
         """The first ``slots`` slots, each with its first ``branches`` steps."""
         names = [s[:branches] for s in self.slots[:slots]]

@@ -134,7 +134,8 @@ def check_family(seed: int, record) -> None:
     order = ORDER[check.name]
     family = family.smaller(*SIZE[order])
     checks = (check, methods, with_gradient and order < 4)
-    checked = check_members(family.program, family.members(MEMBERS), checks, family.describe)
+    members = family.members(MEMBERS)
+    checked = check_members(family.program, members, checks, family.describe, family.member)
     assert checked > 0, f"no member of family {seed} has a finite reference"
     record("generated_programs", checked)
 
@@ -151,10 +152,11 @@ def _draw_checks(prog: Program | Family, pick) -> tuple[Check, tuple[str, str], 
     return check, methods, pick.integers(0, 2) == 0
 
 
-def check_members(make, members, checks, describe=None) -> int:
+def check_members(make, members, checks, describe=None, plain=None) -> int:
     """The checks of `check_program` on every ``make(choice, params, x)`` of ``members``, the
     programs sharing one jitted function of ``(params, choice, x)``; returns how many were
-    checked (a program whose reference is not finite is skipped)."""
+    checked (a program whose reference is not finite is skipped). ``plain(choice, params, x)``
+    is a member written without the shared switch (for the round-off yardstick)."""
     first = make(*members[0])
     check, methods, with_gradient = checks
     # parameter gradient of auto (forward over the parameters where a while_loop forbids
@@ -179,12 +181,15 @@ def check_members(make, members, checks, describe=None) -> int:
             out["grad reference"] = grad(total(lambda q: check.reference(prog, q)))(p)
         return out
 
-    def alternate(p, choice, x):
-        return check.reference(make(choice, p, x).other_nesting(), p)
+    def nested_other_way(prog):  # the round-off yardstick of `_close`, compiled on demand
+        alt = prog.other_nesting()
+        if alt is None:
+            return None, None
+        value = jax.jit(lambda p: check.reference(alt, p))
+        gradient = jax.jit(grad(total(lambda p: check.reference(alt, p))))
+        return (lambda: value(prog.params)), (lambda k: gradient(prog.params)[k])
 
     run = jax.jit(everything)
-    other_ref = jax.jit(alternate)
-    other_grad = jax.jit(grad(lambda p, choice, x: jnp.sum(alternate(p, choice, x))))
     f = first.point_fn()
     point = first.x if check.name != "derivative" else jnp.zeros(())
     claims = (
@@ -204,9 +209,8 @@ def check_members(make, members, checks, describe=None) -> int:
         checked += 1
         prog = make(choice, params, x)
         label = prog.describe() if describe is None else f"{describe(choice)} x={x}"
-        other = None
-        if prog.other_nesting() is not None:
-            other = functools.partial(other_ref, params, choice, x)
+        # the member on its own (a family's switch holds every branch's custom_vjp/while)
+        other, other_grad = nested_other_way(prog if plain is None else plain(choice, params, x))
         for method in methods:
             what = f"{check.name} method={method} {label}"
             if method in refused:
@@ -225,7 +229,7 @@ def check_members(make, members, checks, describe=None) -> int:
                 out["grad auto"][k],
                 expected[k],
                 f"d/d{k} of {check.name} auto {label}",
-                None if other is None else (lambda k=k, a=(params, choice, x): other_grad(*a)[k]),
+                None if other is None else functools.partial(other_grad, k),
             )
     return checked
 
