@@ -32,6 +32,18 @@ def _listing() -> str:
     return "\n".join(lines)
 
 
+def _named(
+    sub: argparse._SubParsersAction, command: str, what: str, help: str
+) -> argparse.ArgumentParser:
+    """The subcommand ``command`` of one positional argument, ``what`` (an example or a suite
+    name); its ``--help`` ends with the listing of both."""
+    parser = sub.add_parser(
+        command, help=help, epilog=_listing(), formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(what, help=f"{what} name (see the list below)")
+    return parser
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nestax",
@@ -41,13 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="{run,demo,bench,list}")
 
-    run = sub.add_parser(
-        "run",
-        help="run an example: gradient check, training, metrics, plots",
-        epilog=_listing(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    run.add_argument("example", help="example name (see the list below)")
+    run = _named(sub, "run", "example", "run an example: gradient check, training, metrics, plots")
     run.add_argument(
         "--iters", type=int, default=None, help="training iterations (default: the example's own)"
     )
@@ -100,13 +106,7 @@ def _parser() -> argparse.ArgumentParser:
         help="exit 0 even when the gradient check fails (default: exit 1)",
     )
 
-    bench = sub.add_parser(
-        "bench",
-        help="run a benchmark suite (JSON + markdown table)",
-        epilog=_listing(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    bench.add_argument("suite", help="suite name (see the list below)")
+    bench = _named(sub, "bench", "suite", "run a benchmark suite (JSON + markdown table)")
     bench.add_argument(
         "--out",
         default=str(Path("runs") / "bench"),

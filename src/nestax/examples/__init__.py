@@ -2,7 +2,9 @@
 
 The registry is open: a later example is one :func:`register` call (here, or in the module
 that defines it). An example module provides ``NAME``, ``SUMMARY``, ``DEFAULT_ITERS`` and
-``run(iters, out_dir, seed, progress) -> dict`` (the metrics it wrote to ``metrics.json``).
+``run(iters, out_dir, seed, progress) -> dict`` (the metrics it wrote to ``metrics.json``);
+the examples here write only their own body, ``run(args, **options)``, and the decorator
+``_run.example`` gives it that signature, float64 and the default folder ``runs/<name>``.
 Modules are imported only when run, so ``nestax --help`` stays fast.
 
 Example:

@@ -1,18 +1,24 @@
-"""What every example's ``run`` shares: float64, ``metrics.json``, and the PINN report.
+"""What every example's ``run`` shares: its signature, float64, ``metrics.json``, the PINN report.
 
-Training itself is ``nestax.fit``; its result carries ``history``, ``seconds_per_step`` and
-``wall_seconds``, which ``write_metrics`` records (`Rounds` stands in for it after a training
-in rounds). `report_field` is the end of every 2-D PINN example: error on a grid, metrics,
-solution and loss plots.
+Every example's ``run`` is its body decorated with `example`, which gives it the common
+signature ``run(iters, out_dir, seed, progress, **options)`` and hands the body those four as
+`Args`. Training itself is ``nestax.fit``; its result carries ``history``,
+``seconds_per_step`` and ``wall_seconds``, which ``write_metrics`` records (`Rounds` stands in
+for it after a training in rounds). `report_field` is the end of every 2-D PINN example: error
+on a grid, metrics, solution and loss plots; `train_field` the whole run of one trained by one
+`nestax.fit`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 import json
 import os
 import platform
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -23,6 +29,59 @@ import numpy as np
 def enable_x64() -> None:
     """Examples run in float64 (their gradient check needs it); call before making arrays."""
     jax.config.update("jax_enable_x64", True)
+
+
+class Args(NamedTuple):
+    """The four arguments every example's ``run`` takes, as `example` hands them to its body
+    (``out_dir`` is ``runs/<name>`` when none was given), and the example's ``name``."""
+
+    name: str
+    iters: int
+    out_dir: str | os.PathLike
+    seed: int
+    progress: bool
+
+
+def example(name: str, default_iters: int) -> Callable[[Callable], Callable]:
+    """Decorator: ``body(args: Args, **options) -> metrics`` becomes the example's
+
+    ``run(iters=default_iters, out_dir=None, seed=0, progress=True, **options) -> metrics``,
+
+    which switches float64 on (before the body makes any array) and calls ``body``. Its
+    signature (``inspect.signature``, which ``nestax run --set`` reads) is those four
+    parameters followed by ``body``'s keyword options.
+
+    Example:
+        >>> @example("demo", 5)
+        ... def run(args: Args, *, width: int = 3) -> dict:
+        ...     return {"iters": args.iters, "out": str(args.out_dir), "width": width}
+        >>> run(width=4)
+        {'iters': 5, 'out': 'runs/demo', 'width': 4}
+        >>> inspect.signature(run)
+        <Signature (iters: 'int' = 5, out_dir: 'str | os.PathLike | None' = None, seed: 'int' = 0, progress: 'bool' = True, *, width: 'int' = 3) -> 'dict'>
+    """  # noqa: E501
+    common = (
+        ("iters", default_iters, "int"),
+        ("out_dir", None, "str | os.PathLike | None"),
+        ("seed", 0, "int"),
+        ("progress", True, "bool"),
+    )
+
+    def decorate(body: Callable) -> Callable:
+        @functools.wraps(body)
+        def run(iters=default_iters, out_dir=None, seed=0, progress=True, **options):
+            enable_x64()
+            out_dir = default_out_dir(name) if out_dir is None else out_dir
+            return body(Args(name, iters, out_dir, seed, progress), **options)
+
+        signature = inspect.signature(body)
+        kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+        params = [inspect.Parameter(p, kind, default=d, annotation=a) for p, d, a in common]
+        params += list(signature.parameters.values())[1:]
+        run.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+        return run
+
+    return decorate
 
 
 def adam_then_lbfgs(iters: int, learning_rate: float = 1e-3, memory_size: int = 50) -> list:
@@ -53,13 +112,11 @@ class Rounds(NamedTuple):
 
 
 def report_field(
-    out_dir: str | os.PathLike,
-    name: str,
+    args: Args,
     problem: Any,
     result: Any,
     check: Any,
-    seed: int,
-    grid: tuple[np.ndarray, np.ndarray],
+    grid: Sequence[np.ndarray],
     reference: Any,
     *,
     labels: tuple[str, str] = ("x", "y"),
@@ -68,8 +125,8 @@ def report_field(
 ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
     """Evaluate ``result.params`` on the meshgrid ``grid`` against ``reference`` (a function of
     one point, or the values on the grid); write ``metrics.json`` (with ``rel_l2_error``),
-    ``solution.png`` and ``loss.png`` (with the stage and round ``boundaries`` marked).
-    Returns ``(metrics, prediction, reference)`` on the grid.
+    ``solution.png`` and ``loss.png`` (with the stage and round ``boundaries`` marked) into
+    ``args.out_dir``. Returns ``(metrics, prediction, reference)`` on the grid.
     """
     from nestax import pinn
 
@@ -80,7 +137,9 @@ def report_field(
     else:
         ref = np.asarray(reference).reshape(a.shape)
     errors = pinn.evaluate(problem, result.params, pts, ref.ravel())
-    metrics = write_metrics(out_dir, name, result, check, seed, extra={**errors, **(extra or {})})
+    out_dir, name = args.out_dir, args.name
+    extra = {**errors, **(extra or {})}
+    metrics = write_metrics(out_dir, name, result, check, args.seed, extra=extra)
     pred = pinn.predict(problem, result.params, pts).reshape(a.shape)
     pinn.plot_field(
         grid,
@@ -97,8 +156,7 @@ def report_field(
 
 
 def plot_time_slices(
-    out_dir: str | os.PathLike,
-    name: str,
+    args: Args,
     grid: tuple[np.ndarray, np.ndarray],
     pred: np.ndarray,
     ref: np.ndarray,
@@ -114,32 +172,74 @@ def plot_time_slices(
         curves[f"t={tt[k, 0]:.2f} reference"] = (xx[k], ref[k], f"C{j}-")
     for j, k in enumerate(rows):
         curves[f"t={tt[k, 0]:.2f} PINN"] = (xx[k], pred[k], f"C{j}:")
-    pinn.plot_curves(curves, os.path.join(out_dir, "slices.png"), f"{name}: slices", "x", "u")
+    path = os.path.join(args.out_dir, "slices.png")
+    pinn.plot_curves(curves, path, f"{args.name}: slices", "x", "u")
+
+
+def report_time_field(
+    args: Args,
+    problem: Any,
+    result: Any,
+    check: Any,
+    grid: tuple[np.ndarray, np.ndarray],
+    reference: Any,
+    rows: Sequence[int],
+    boundaries: Sequence[tuple[int, str]],
+    extra: Mapping[str, Any],
+) -> dict[str, Any]:
+    """`report_field` on the meshgrid ``grid = (t, x)``, then `plot_time_slices` at ``rows``;
+    the metrics written."""
+    metrics, pred, ref = report_field(
+        args, problem, result, check, grid, reference, labels=("t", "x"), extra=extra,
+        boundaries=boundaries,
+    )  # fmt: skip
+    plot_time_slices(args, grid, pred, ref, rows)
+    return metrics
+
+
+def train_rounds(
+    args: Args, problem: Any, net: Any, stages: list, rounds: int, later: list, **options: Any
+) -> tuple[Any, Rounds]:
+    """``problem.train(net, stages, rounds=rounds, later_stages=later, **options)``, timed:
+    its result and the `Rounds` for `write_metrics`."""
+    t0 = time.perf_counter()
+    out = problem.train(
+        net, stages, rounds=rounds, later_stages=later, progress=args.progress, **options
+    )
+    return out, Rounds(out.params, out.history, time.perf_counter() - t0)
+
+
+def mesh(*axes: tuple[float, float, int]) -> tuple[np.ndarray, ...]:
+    """The meshgrid (``indexing="ij"``) of ``np.linspace(start, stop, n)`` for each axis."""
+    return tuple(np.meshgrid(*(np.linspace(*axis) for axis in axes), indexing="ij"))
+
+
+#: The evaluation grid of the examples on the unit square: 101 × 101 points.
+UNIT_SQUARE = ((0, 1, 101), (0, 1, 101))
 
 
 def train_field(
-    name: str,
+    args: Args,
     problem: Any,
-    net: Any,
     stages: list,
-    grid: tuple[np.ndarray, np.ndarray],
     reference: Any,
     *,
-    out_dir: str | os.PathLike | None,
-    seed: int,
-    progress: bool,
+    width: int,
+    depth: int,
+    grid: Sequence[tuple[float, float, int]] = UNIT_SQUARE,
     labels: tuple[str, str] = ("x", "y"),
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The run of a PINN example trained by one `nestax.fit`: a gradient check of the residual
-    term (random directions: one finite difference per weight would take longer than
-    training), the points sharded when there are several devices, training (on
-    ``problem.residuals()`` when a stage is ``"gauss-newton"``, else ``problem.loss()``), and
-    `report_field` on ``grid``. Returns the metrics written."""
+    """The run of a PINN example on two coordinates trained by one `nestax.fit`: a tanh MLP
+    (``width``, ``depth``; key ``args.seed``), a gradient check of the residual term (random
+    directions: one finite difference per weight would take longer than training), the
+    points sharded when there are several devices, training (on ``problem.residuals()`` when
+    a stage is ``"gauss-newton"``, else ``problem.loss()``), and `report_field` on
+    ``mesh(*grid)``. Returns the metrics written."""
     import nestax as nx
     from nestax import pinn
 
-    out_dir = default_out_dir(name) if out_dir is None else out_dir
+    net = pinn.mlp(jax.random.key(args.seed), 2, width=width, depth=depth)
     # a second-order stage trains the residual form (first-order stages see its sum)
     second = any(s.name == "gauss-newton" for s in stages)
     make = problem.residuals if second else problem.loss
@@ -147,9 +247,9 @@ def train_field(
     check = nx.check_gradients(lambda p: loss(p)["residual"], net, n_directions=8)
     if distribute(problem):  # the points as data of the step, sharded over the devices
         loss = make()
-    result = nx.fit(loss, net, stages=stages, progress=progress)
+    result = nx.fit(loss, net, stages=stages, progress=args.progress)
     metrics, _, _ = report_field(
-        out_dir, name, problem, result, check, seed, grid, reference, labels=labels, extra=extra,
+        args, problem, result, check, mesh(*grid), reference, labels=labels, extra=extra,
         boundaries=pinn.stage_boundaries(stages, result.stage_steps),
     )  # fmt: skip
     return metrics

@@ -54,7 +54,6 @@ Example:
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
@@ -188,32 +187,21 @@ def reference_grid():
     return tt, xx, u
 
 
+@_run.example(NAME, DEFAULT_ITERS)
 def run(
-    iters: int = DEFAULT_ITERS,
-    out_dir: str | os.PathLike | None = None,
-    seed: int = 0,
-    progress: bool = True,
-    *,
-    n_t: int = 32,
-    n_x: int = 64,
-    n_interior: int = 4096,
-    width: int = 24,
-    depth: int = 3,
-    n_modes: int = 8,
-    adam_steps: int = ADAM_STEPS,
-    learning_rate: float = 1e-3,
-    epsilon: float = 1.0,
-    damping: float = 1e-3,
-    rounds: int = ROUNDS,
-    pool: int = 50_000,
-) -> dict[str, Any]:
+    args: _run.Args, *, n_t: int = 32, n_x: int = 64, n_interior: int = 4096, width: int = 24,
+    depth: int = 3, n_modes: int = 8, adam_steps: int = ADAM_STEPS,
+    learning_rate: float = 1e-3, epsilon: float = 1.0, damping: float = 1e-3,
+    rounds: int = ROUNDS, pool: int = 50_000,
+) -> dict[str, Any]:  # fmt: skip
     """Train (causal Adam on ``n_t × n_x`` slice points, then Gauss–Newton on ``n_interior``
     Sobol points, in ``rounds`` with RAD resampling between them when ``rounds > 1``), then
     write ``metrics.json`` (``rel_l2_error`` on jaxpi's 201 × 512 grid) and plots
     (``solution.png``, ``loss.png``, ``slices.png``)."""
-    _run.enable_x64()
-    out_dir = _run.default_out_dir(NAME) if out_dir is None else out_dir
-    causal_stages, first, later, rounds = stages(iters, adam_steps, rounds, learning_rate, damping)
+    seed, progress = args.seed, args.progress
+    causal_stages, first, later, rounds = stages(
+        args.iters, adam_steps, rounds, learning_rate, damping
+    )
     problem = build(n_interior, seed)
     net = network(jax.random.key(seed), width, depth, n_modes)
     causal = causal_loss(problem, n_t, epsilon)
@@ -246,35 +234,24 @@ def run(
         boundaries += [(warm.steps + k, label) for k, label in out.boundaries]
         history = {k: np.concatenate([history[k], out.history[k]]) for k in history}
     result = _run.Rounds(params, history, time.perf_counter() - t0)
-    metrics, pred, ref = _run.report_field(
-        out_dir,
-        NAME,
-        problem,
-        result,
-        check,
-        seed,
-        (tt, xx),
-        ref,
-        labels=("t", "x"),
-        boundaries=boundaries,
-        extra={
-            "jaxpi_published_rel_l2": JAXPI_REL_L2,
-            "rel_l2_error_after_causal_adam": errors[0],
-            "rel_l2_error_by_round": errors[1:],
-            "seconds_by_round": seconds[1:],
-            "seconds_causal_adam": seconds[0],
-            "n_t": n_t,
-            "n_x": n_x,
-            "n_interior": n_interior,
-            "width": width,
-            "depth": depth,
-            "n_modes": n_modes,
-            "epsilon": epsilon,
-            "rounds": rounds,
-            "stages_causal": [repr(s) for s in causal_stages],
-            "stages_first_round": [repr(s) for s in first],
-            "stages_later_rounds": [repr(s) for s in later],
-        },
+    extra = {
+        "jaxpi_published_rel_l2": JAXPI_REL_L2,
+        "rel_l2_error_after_causal_adam": errors[0],
+        "rel_l2_error_by_round": errors[1:],
+        "seconds_by_round": seconds[1:],
+        "seconds_causal_adam": seconds[0],
+        "n_t": n_t,
+        "n_x": n_x,
+        "n_interior": n_interior,
+        "width": width,
+        "depth": depth,
+        "n_modes": n_modes,
+        "epsilon": epsilon,
+        "rounds": rounds,
+        "stages_causal": [repr(s) for s in causal_stages],
+        "stages_first_round": [repr(s) for s in first],
+        "stages_later_rounds": [repr(s) for s in later],
+    }
+    return _run.report_time_field(
+        args, problem, result, check, (tt, xx), ref, [50, 100, 200], boundaries, extra
     )
-    _run.plot_time_slices(out_dir, NAME, (tt, xx), pred, ref, [50, 100, 200])
-    return metrics

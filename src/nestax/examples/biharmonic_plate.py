@@ -19,12 +19,10 @@ Example:
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 import nestax as nx
 from nestax import pinn
@@ -60,21 +58,10 @@ def build(n_interior: int = 1024, seed: int = 0) -> pinn.Problem:
     )
 
 
+@_run.example(NAME, DEFAULT_ITERS)
 def run(
-    iters: int = DEFAULT_ITERS,
-    out_dir: str | os.PathLike | None = None,
-    seed: int = 0,
-    progress: bool = True,
-    *,
-    n_interior: int = 1024,
-    width: int = 32,
-    depth: int = 3,
+    args: _run.Args, *, n_interior: int = 1024, width: int = 32, depth: int = 3
 ) -> dict[str, Any]:
-    _run.enable_x64()
-    problem = build(n_interior, seed)
-    net = pinn.mlp(jax.random.key(seed), 2, width=width, depth=depth)
-    grid = np.meshgrid(np.linspace(0, 1, 101), np.linspace(0, 1, 101), indexing="ij")
-    return _run.train_field(
-        NAME, problem, net, _run.adam_then_lbfgs(iters), grid, exact,
-        out_dir=out_dir, seed=seed, progress=progress,
-    )  # fmt: skip
+    problem = build(n_interior, args.seed)
+    stages = _run.adam_then_lbfgs(args.iters)
+    return _run.train_field(args, problem, stages, exact, width=width, depth=depth)

@@ -34,7 +34,6 @@ Example:
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
@@ -111,25 +110,15 @@ def schedule(
     return stages, later, rounds
 
 
+@_run.example(NAME, DEFAULT_ITERS)
 def run(
-    iters: int = DEFAULT_ITERS,
-    out_dir: str | os.PathLike | None = None,
-    seed: int = 0,
-    progress: bool = True,
-    *,
-    n_interior: int = 2048,
-    width: int = 40,
-    depth: int = 3,
-    adam_steps: int = ADAM_STEPS,
-    rounds: int = ROUNDS,
-    first_gn: int = FIRST_GN,
+    args: _run.Args, *, n_interior: int = 2048, width: int = 40, depth: int = 3,
+    adam_steps: int = ADAM_STEPS, rounds: int = ROUNDS, first_gn: int = FIRST_GN,
     pool: int = 100_000,
-) -> dict[str, Any]:
+) -> dict[str, Any]:  # fmt: skip
     """Train, then write ``metrics.json`` (``rel_l2_error`` on the 100 × 256 grid) and plots."""
-    _run.enable_x64()
-    out_dir = _run.default_out_dir(NAME) if out_dir is None else out_dir
-    problem = build(n_interior, seed)
-    net = network(jax.random.key(seed), width, depth)
+    problem = build(n_interior, args.seed)
+    net = network(jax.random.key(args.seed), width, depth)
     # random directions: one finite difference per weight would take longer than training
     check = nx.check_gradients(lambda p: problem.loss()(p)["residual"], net, n_directions=8)
     tt, xx, pts, ref = reference_grid()
@@ -140,40 +129,16 @@ def run(
         seconds_by_round.append(time.perf_counter() - t0)
         errors_by_round.append(pinn.evaluate(problem, params, pts, ref.ravel())["rel_l2_error"])
 
-    first, later, rounds = schedule(iters, adam_steps, rounds, first_gn)
+    first, later, rounds = schedule(args.iters, adam_steps, rounds, first_gn)
     t0 = time.perf_counter()
-    out = problem.train(
-        net,
-        first,
-        rounds=rounds,
-        later_stages=later,
-        resampler=pinn.RAD(pool=pool, keep=0.5),
-        key=jax.random.key(seed + 1),
-        progress=progress,
-        callback=after_round,
+    out, result = _run.train_rounds(
+        args, problem, net, first, rounds, later, resampler=pinn.RAD(pool=pool, keep=0.5),
+        key=jax.random.key(args.seed + 1), callback=after_round,
+    )  # fmt: skip
+    extra = {"rel_l2_error_by_round": errors_by_round, "seconds_by_round": seconds_by_round}
+    extra |= dict(n_interior=n_interior, width=width, depth=depth, rounds=rounds)
+    extra["stages_first_round"] = [repr(s) for s in first]
+    extra["stages_later_rounds"] = [repr(s) for s in later]
+    return _run.report_time_field(
+        args, problem, result, check, (tt, xx), ref, [25, 50, 75], out.boundaries, extra
     )
-    result = _run.Rounds(out.params, out.history, time.perf_counter() - t0)
-    metrics, pred, ref = _run.report_field(
-        out_dir,
-        NAME,
-        problem,
-        result,
-        check,
-        seed,
-        (tt, xx),
-        ref,
-        labels=("t", "x"),
-        boundaries=out.boundaries,
-        extra={
-            "rel_l2_error_by_round": errors_by_round,
-            "seconds_by_round": seconds_by_round,
-            "n_interior": n_interior,
-            "width": width,
-            "depth": depth,
-            "rounds": rounds,
-            "stages_first_round": [repr(s) for s in first],
-            "stages_later_rounds": [repr(s) for s in later],
-        },
-    )
-    _run.plot_time_slices(out_dir, NAME, (tt, xx), pred, ref, [25, 50, 75])
-    return metrics

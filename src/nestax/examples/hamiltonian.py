@@ -182,20 +182,14 @@ def stages(iters: int) -> list:
     return [nx.Stage("adam", adam, learning_rate=LEARNING_RATE), nx.Stage("lbfgs", iters - adam)]
 
 
-def run(
-    iters: int = DEFAULT_ITERS,
-    out_dir: str | os.PathLike | None = None,
-    seed: int = 0,
-    progress: bool = True,
-) -> dict[str, Any]:
+@_run.example(NAME, DEFAULT_ITERS)
+def run(args: _run.Args) -> dict[str, Any]:
     """Check the gradient, train, evaluate on held-out states, write metrics and plots."""
 
     start = time.perf_counter()
-    _run.enable_x64()
-    out_dir = _run.default_out_dir(NAME) if out_dir is None else out_dir
-    p = build(seed)
+    p = build(args.seed)
     check = p.check_gradient(n_directions=64)
-    result = nx.fit(p.loss_terms, p.network, stages(iters), progress=progress, every=50)
+    result = nx.fit(p.loss_terms, p.network, stages(args.iters), progress=args.progress, every=50)
     ts = jnp.linspace(0.0, T_TEST, round(T_TEST / DT) + 1)
     held = p.held_out(result.params, ts)
     keys = ("energy_drift_rel", "true_energy_drift_rel", "trajectory_rel_l2_t_le_4")
@@ -203,14 +197,14 @@ def run(
     extra.update(
         held_out_horizon=T_TEST,
         train_horizon=T_TRAIN,
-        stages=[[s.name, s.steps] for s in stages(iters)],
+        stages=[[s.name, s.steps] for s in stages(args.iters)],
         stopped=result.stopped,
         compile_seconds=result.compile_seconds,
         total_seconds=time.perf_counter() - start,
     )
-    metrics = _run.write_metrics(out_dir, NAME, result, check, seed, extra)
-    boundaries = stage_boundaries(stages(iters), result.stage_steps)
-    _write_plots(held, ts, result.history, out_dir, boundaries)
+    metrics = _run.write_metrics(args.out_dir, NAME, result, check, args.seed, extra)
+    boundaries = stage_boundaries(stages(args.iters), result.stage_steps)
+    _write_plots(held, ts, result.history, args.out_dir, boundaries)
     return metrics
 
 

@@ -20,13 +20,10 @@ Example:
 
 from __future__ import annotations
 
-import os
-import time
 from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 import nestax as nx
 from nestax import pinn
@@ -76,44 +73,22 @@ def schedule(iters: int, rounds: int = 1, adam_steps: int = 200) -> tuple[list, 
     return one_round(per_round + iters % rounds), one_round(per_round), rounds
 
 
+@_run.example(NAME, DEFAULT_ITERS)
 def run(
-    iters: int = DEFAULT_ITERS,
-    out_dir: str | os.PathLike | None = None,
-    seed: int = 0,
-    progress: bool = True,
-    *,
-    n_interior: int = 1024,
-    n_boundary: int = 128,
-    width: int = 32,
-    depth: int = 2,
-    rounds: int = 1,
-    adam_steps: int = 200,
-) -> dict[str, Any]:
+    args: _run.Args, *, n_interior: int = 1024, n_boundary: int = 128, width: int = 32,
+    depth: int = 2, rounds: int = 1, adam_steps: int = 200,
+) -> dict[str, Any]:  # fmt: skip
     """Train in ``rounds`` (weights re-balanced before each), write metrics and plots."""
-    _run.enable_x64()
-    out_dir = _run.default_out_dir(NAME) if out_dir is None else out_dir
-    problem = build(n_interior, seed, n_boundary)
-    net = pinn.mlp(jax.random.key(seed), 2, width=width, depth=depth)
+    problem = build(n_interior, args.seed, n_boundary)
+    net = pinn.mlp(jax.random.key(args.seed), 2, width=width, depth=depth)
     check = nx.check_gradients(lambda p: problem.loss()(p)["residual"], net, n_directions=8)
-    first, later, rounds = schedule(iters, rounds, adam_steps)
-    t0 = time.perf_counter()
-    out = problem.train(
-        net, first, rounds=rounds, later_stages=later, weighting=pinn.LRAnnealing(),
-        progress=progress,
-    )  # fmt: skip
-    result = _run.Rounds(out.params, out.history, time.perf_counter() - t0)
-    grid = np.meshgrid(np.linspace(0, 1, 101), np.linspace(0, 1, 101), indexing="ij")
-    metrics, _, _ = _run.report_field(
-        out_dir,
-        NAME,
-        problem,
-        result,
-        check,
-        seed,
-        grid,
-        exact,
-        labels=("t", "x"),
-        extra={"weights_by_round": out.weights},
-        boundaries=out.boundaries,
+    first, later, rounds = schedule(args.iters, rounds, adam_steps)
+    out, result = _run.train_rounds(
+        args, problem, net, first, rounds, later, weighting=pinn.LRAnnealing()
     )
+    grid = _run.mesh(*_run.UNIT_SQUARE)
+    metrics, _, _ = _run.report_field(
+        args, problem, result, check, grid, exact, labels=("t", "x"),
+        extra={"weights_by_round": out.weights}, boundaries=out.boundaries,
+    )  # fmt: skip
     return metrics

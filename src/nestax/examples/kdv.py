@@ -19,12 +19,10 @@ Example:
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 import nestax as nx
 from nestax import pinn
@@ -65,21 +63,13 @@ def build(n_interior: int = 4096, seed: int = 0) -> pinn.Problem:
     )
 
 
+@_run.example(NAME, DEFAULT_ITERS)
 def run(
-    iters: int = DEFAULT_ITERS,
-    out_dir: str | os.PathLike | None = None,
-    seed: int = 0,
-    progress: bool = True,
-    *,
-    n_interior: int = 4096,
-    width: int = 32,
-    depth: int = 3,
+    args: _run.Args, *, n_interior: int = 4096, width: int = 32, depth: int = 3
 ) -> dict[str, Any]:
-    _run.enable_x64()
-    problem = build(n_interior, seed)
-    net = pinn.mlp(jax.random.key(seed), 2, width=width, depth=depth)
-    grid = np.meshgrid(np.linspace(0, T1, 81), np.linspace(-L, L, 201), indexing="ij")
+    problem = build(n_interior, args.seed)
+    grid = ((0, T1, 81), (-L, L, 201))
     return _run.train_field(
-        NAME, problem, net, _run.adam_then_lbfgs(iters), grid, exact,
-        out_dir=out_dir, seed=seed, progress=progress, labels=("t", "x"),
+        args, problem, _run.adam_then_lbfgs(args.iters), exact, width=width, depth=depth,
+        grid=grid, labels=("t", "x"),
     )  # fmt: skip

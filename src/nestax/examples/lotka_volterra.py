@@ -404,14 +404,9 @@ def _rel_l2(a: Any, b: Any) -> float:
     return relative_l2(a, b)
 
 
+@_run.example(NAME, DEFAULT_ITERS)
 def run(
-    iters: int = DEFAULT_ITERS,
-    out_dir: str | os.PathLike | None = None,
-    seed: int = 0,
-    progress: bool = True,
-    *,
-    regularize: bool = False,
-    reg_weight: float = REG_WEIGHT,
+    args: _run.Args, *, regularize: bool = False, reg_weight: float = REG_WEIGHT
 ) -> dict[str, Any]:
     """Check the gradient, train (warm-up, Adam, L-BFGS, Gauss–Newton), discover the missing
     term (SINDy), extrapolate to t = 10; write ``metrics.json`` and plots.
@@ -424,16 +419,14 @@ def run(
     """
 
     start = time.perf_counter()
-    _run.enable_x64()
-    out_dir = _run.default_out_dir(NAME) if out_dir is None else out_dir
-    p = build(seed, regularize=regularize, reg_weight=reg_weight)
+    p = build(args.seed, regularize=regularize, reg_weight=reg_weight)
     check = p.check_gradient()
-    warm_stages, main_stages, refine_stages = stages(iters)
-    warm = nx.fit(p.window_loss_terms, p.network, warm_stages, progress=progress, every=100)
-    result = nx.fit(p.loss_terms, warm.params, main_stages, progress=progress, every=100)
+    warm_stages, main_stages, refine_stages = stages(args.iters)
+    warm = nx.fit(p.window_loss_terms, p.network, warm_stages, progress=args.progress, every=100)
+    result = nx.fit(p.loss_terms, warm.params, main_stages, progress=args.progress, every=100)
     refined = nx.fit(
         nx.Residuals(p.residuals), (result.params, p.data[0]), refine_stages,
-        progress=progress, every=100,
+        progress=args.progress, every=100,
     )  # fmt: skip
     net, u0 = refined.params
     t_fine = jnp.linspace(p.ts[0], p.ts[-1], 201)
@@ -479,13 +472,13 @@ def run(
         "compile_seconds": warm.compile_seconds + result.compile_seconds + refined.compile_seconds,
         "total_seconds": time.perf_counter() - start,  # build, check, fit, evaluation
     }
-    metrics = _run.write_metrics(out_dir, NAME, joined, check, seed, extra)
+    metrics = _run.write_metrics(args.out_dir, NAME, joined, check, args.seed, extra)
     n_warm, n_main = len(warm.history["total"]), len(result.history["total"])
     boundaries = [(n_warm, "end of warm-up")]
     boundaries += stage_boundaries(main_stages, result.stage_steps, n_warm)
     boundaries += [(n_warm + n_main, "Gauss–Newton")]
-    _write_plots(p, net, joined.history, out_dir, t_fine, true_states, fit_states, boundaries)
-    _plot_extrapolation(p, out_dir, t_long, true_long, disc_long, net_long, discovery)
+    _write_plots(p, net, joined.history, args.out_dir, t_fine, true_states, fit_states, boundaries)
+    _plot_extrapolation(p, args.out_dir, t_long, true_long, disc_long, net_long, discovery)
     return metrics
 
 

@@ -28,7 +28,6 @@ Example:
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import jax
@@ -60,13 +59,9 @@ def residual(u, x):
 def build(n_interior: int = 4096, seed: int = 0, sampling: str = "sobol") -> pinn.Problem:
     """The problem with ``n_interior`` collocation points and the hard constraint."""
     box = pinn.Box([0.0, 0.0], [1.0, 1.0])
+    constraint = pinn.HardConstraint(lambda x: SCALE * box.distance(x))
     return pinn.Problem(
-        residual,
-        box,
-        n_interior=n_interior,
-        sampling=sampling,
-        seed=seed,
-        constraint=pinn.HardConstraint(lambda x: SCALE * box.distance(x)),
+        residual, box, n_interior=n_interior, sampling=sampling, seed=seed, constraint=constraint
     )
 
 
@@ -86,29 +81,13 @@ def grid(n: int = 101) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return a, b, np.stack([a.ravel(), b.ravel()], 1)
 
 
+@_run.example(NAME, DEFAULT_ITERS)
 def run(
-    iters: int = DEFAULT_ITERS,
-    out_dir: str | os.PathLike | None = None,
-    seed: int = 0,
-    progress: bool = True,
-    *,
-    n_interior: int = 1024,
-    width: int = 32,
-    depth: int = 3,
+    args: _run.Args, *, n_interior: int = 1024, width: int = 32, depth: int = 3,
     adam_steps: int = 200,
-) -> dict[str, Any]:
+) -> dict[str, Any]:  # fmt: skip
     """Train, then write ``metrics.json`` (``rel_l2_error`` on a 101² grid) and plots."""
-    _run.enable_x64()
-    problem = build(n_interior, seed)
-    net = pinn.mlp(jax.random.key(seed), 2, width=width, depth=depth)
-    a, b, _ = grid()
-    extra = {
-        "n_interior": n_interior,
-        "width": width,
-        "depth": depth,
-        "adam_steps": min(adam_steps, max(iters // 2, 1)),
-    }
-    return _run.train_field(
-        NAME, problem, net, stages(iters, adam_steps), (a, b), exact,
-        out_dir=out_dir, seed=seed, progress=progress, extra=extra,
-    )  # fmt: skip
+    schedule = stages(args.iters, adam_steps)
+    extra = dict(n_interior=n_interior, width=width, depth=depth, adam_steps=schedule[0].steps)
+    problem = build(n_interior, args.seed)
+    return _run.train_field(args, problem, schedule, exact, width=width, depth=depth, extra=extra)

@@ -22,12 +22,10 @@ Example:
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 import nestax as nx
 from nestax import pinn
@@ -53,13 +51,8 @@ def residual(u, x):
 def build(n_interior: int = 512, seed: int = 0) -> pinn.Problem:
     """The problem with ``n_interior`` Sobol collocation points and the hard constraint."""
     box = pinn.Box([0.0, 0.0], [1.0, 1.0])
-    return pinn.Problem(
-        residual,
-        box,
-        n_interior=n_interior,
-        seed=seed,
-        constraint=pinn.HardConstraint(box.distance),
-    )
+    constraint = pinn.HardConstraint(box.distance)
+    return pinn.Problem(residual, box, n_interior=n_interior, seed=seed, constraint=constraint)
 
 
 def stages(iters: int, adam_steps: int = 200, damping: float = 1e-3) -> list[nx.Stage]:
@@ -71,30 +64,14 @@ def stages(iters: int, adam_steps: int = 200, damping: float = 1e-3) -> list[nx.
     return out
 
 
+@_run.example(NAME, DEFAULT_ITERS)
 def run(
-    iters: int = DEFAULT_ITERS,
-    out_dir: str | os.PathLike | None = None,
-    seed: int = 0,
-    progress: bool = True,
-    *,
-    n_interior: int = 512,
-    width: int = 32,
-    depth: int = 2,
+    args: _run.Args, *, n_interior: int = 512, width: int = 32, depth: int = 2,
     adam_steps: int = 200,
-) -> dict[str, Any]:
+) -> dict[str, Any]:  # fmt: skip
     """Train, then write ``metrics.json`` (``rel_l2_error`` on a 101² grid) and plots."""
-    _run.enable_x64()
-    problem = build(n_interior, seed)
-    net = pinn.mlp(jax.random.key(seed), 2, width=width, depth=depth)
-    schedule = stages(iters, adam_steps)
-    a, b = np.meshgrid(np.linspace(0, 1, 101), np.linspace(0, 1, 101), indexing="ij")
-    extra = {
-        "n_interior": n_interior,
-        "width": width,
-        "depth": depth,
-        "stages": [repr(s) for s in schedule],
-    }
-    return _run.train_field(
-        NAME, problem, net, schedule, (a, b), exact,
-        out_dir=out_dir, seed=seed, progress=progress, extra=extra,
-    )  # fmt: skip
+    problem = build(n_interior, args.seed)
+    schedule = stages(args.iters, adam_steps)
+    extra = dict(n_interior=n_interior, width=width, depth=depth)
+    extra["stages"] = [repr(s) for s in schedule]
+    return _run.train_field(args, problem, schedule, exact, width=width, depth=depth, extra=extra)

@@ -111,27 +111,21 @@ def build(seed: int = 0, dtype=None) -> Problem:
     return Problem(model=model, state=state, x=x, y=y)
 
 
-def run(
-    iters: int = DEFAULT_ITERS,
-    out_dir: str | os.PathLike | None = None,
-    seed: int = 0,
-    progress: bool = True,
-) -> dict[str, Any]:
+@_run.example(NAME, DEFAULT_ITERS)
+def run(args: _run.Args) -> dict[str, Any]:
     """Check gradients in θ and X, train θ with Adam, write ``metrics.json`` and a loss plot.
 
     The BatchNorm state is the initial one at every step: in training mode the outputs use
     batch statistics only, so the running averages do not enter the loss.
     """
-    _run.enable_x64()
-    out_dir = _run.default_out_dir(NAME) if out_dir is None else out_dir
-    p = build(seed)
+    p = build(args.seed)
     check = nx.check_gradients(lambda mx: loss(mx[0], mx[1], p.state, p.y), (p.model, p.x))
     result = nx.fit(
         lambda m: loss_terms(m, p.x, p.state, p.y),
         p.model,
-        stages=[nx.Stage("adam", steps=iters, learning_rate=LEARNING_RATE)],
-        progress=progress,
+        stages=[nx.Stage("adam", steps=args.iters, learning_rate=LEARNING_RATE)],
+        progress=args.progress,
     )
-    metrics = _run.write_metrics(out_dir, NAME, result, check, seed)
-    plot_losses(result.history, os.path.join(out_dir, "loss.png"), f"{NAME}: training loss")
+    metrics = _run.write_metrics(args.out_dir, NAME, result, check, args.seed)
+    plot_losses(result.history, os.path.join(args.out_dir, "loss.png"), f"{NAME}: training loss")
     return metrics

@@ -84,25 +84,19 @@ def build(seed: int = 0, dtype=None) -> Problem:
     return Problem(model=model, t=t, loss=loss)
 
 
-def run(
-    iters: int = DEFAULT_ITERS,
-    out_dir: str | os.PathLike | None = None,
-    seed: int = 0,
-    progress: bool = True,
-) -> dict[str, Any]:
+@_run.example(NAME, DEFAULT_ITERS)
+def run(args: _run.Args) -> dict[str, Any]:
     """Check the gradient, train with Adam, write ``metrics.json`` and plots into ``out_dir``."""
-    _run.enable_x64()
-    out_dir = _run.default_out_dir(NAME) if out_dir is None else out_dir
-    problem = build(seed)
+    problem = build(args.seed)
     check = nx.check_gradients(lambda p: problem.loss(p[0], p[1]), (problem.model, problem.t))
     result = nx.fit(
         lambda m: problem.loss(m, problem.t),
         problem.model,
-        stages=[nx.Stage("adam", steps=iters, learning_rate=LEARNING_RATE)],
-        progress=progress,
+        stages=[nx.Stage("adam", steps=args.iters, learning_rate=LEARNING_RATE)],
+        progress=args.progress,
     )
-    metrics = _run.write_metrics(out_dir, NAME, result, check, seed)
-    plot_losses(result.history, os.path.join(out_dir, "loss.png"), f"{NAME}: training loss")
+    metrics = _run.write_metrics(args.out_dir, NAME, result, check, args.seed)
+    plot_losses(result.history, os.path.join(args.out_dir, "loss.png"), f"{NAME}: training loss")
     t = jnp.linspace(0.0, 1.0, 200)
     plot_curves(
         {
@@ -110,8 +104,8 @@ def run(
             "ŷ = d/dt N(t)², trained": (t, predict(result.params, t), "C0-"),
             "training points": (problem.t, predict(result.params, problem.t), "C0o"),
         },
-        os.path.join(out_dir, "fit.png"),
-        f"{NAME}: fit after {iters} Adam steps",
+        os.path.join(args.out_dir, "fit.png"),
+        f"{NAME}: fit after {args.iters} Adam steps",
         "t",
         "ŷ",
     )

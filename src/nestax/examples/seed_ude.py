@@ -256,22 +256,16 @@ def stages(iters: int) -> tuple[list, list]:
     )
 
 
-def run(
-    iters: int = DEFAULT_ITERS,
-    out_dir: str | os.PathLike | None = None,
-    seed: int = 0,
-    progress: bool = True,
-) -> dict[str, Any]:
+@_run.example(NAME, DEFAULT_ITERS)
+def run(args: _run.Args) -> dict[str, Any]:
     """Check the gradient at the initial weights; train (warm-up on windows, then L-BFGS on
     the seed's loss); write ``metrics.json`` (with ``data_rel_l2``, the fit against the data,
     and ``missing_term_rel_l2``) and the plots."""
-    _run.enable_x64()
-    out_dir = _run.default_out_dir(NAME) if out_dir is None else out_dir
-    p = build(seed)
+    p = build(args.seed)
     check = check_gradient(p)
-    warm_stages, main_stages = stages(iters)
-    warm = nx.fit(p.window_loss_terms, p.model, warm_stages, progress=progress, every=50)
-    result = nx.fit(p.loss_terms, warm.params, main_stages, progress=progress, every=50)
+    warm_stages, main_stages = stages(args.iters)
+    warm = nx.fit(p.window_loss_terms, p.model, warm_stages, progress=args.progress, every=50)
+    result = nx.fit(p.loss_terms, warm.params, main_stages, progress=args.progress, every=50)
     joined = _run.join(warm, result)
     model = result.params
     pred = predict(model, p.data[0], p.ts)
@@ -288,10 +282,10 @@ def run(
         + [[s.name, s.steps] for s in main_stages],
         "stopped": result.stopped,
     }
-    metrics = _run.write_metrics(out_dir, NAME, joined, check, seed, extra)
+    metrics = _run.write_metrics(args.out_dir, NAME, joined, check, args.seed, extra)
     n_warm = len(warm.history["total"])
     plot_losses(
-        joined.history, os.path.join(out_dir, "loss.png"), f"{NAME}: training loss",
+        joined.history, os.path.join(args.out_dir, "loss.png"), f"{NAME}: training loss",
         [(n_warm, "L-BFGS, whole interval")],
     )  # fmt: skip
     t_fine = jnp.linspace(p.ts[0], p.ts[-1], 200)
@@ -303,7 +297,7 @@ def run(
         series[f"UDE fit {name}"] = (t_fine, fit[:, k], f"C{k}-")
     plot_curves(
         series,
-        os.path.join(out_dir, "fit.png"),
+        os.path.join(args.out_dir, "fit.png"),
         f"{NAME}: data vs UDE fit ({warm_stages[0].steps} warm-up + {main_stages[0].steps} "
         f"L-BFGS steps; {100 * metrics['data_rel_l2']:.2g} % off the data)",
         "t",

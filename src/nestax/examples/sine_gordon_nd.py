@@ -225,37 +225,24 @@ def rel_l2(trial, params, c, x) -> float:
     return pinn.relative_l2(pred, ref)
 
 
+@_run.example(NAME, DEFAULT_ITERS)
 def run(
-    iters: int = DEFAULT_ITERS,
-    out_dir: str | os.PathLike | None = None,
-    seed: int = 0,
-    progress: bool = True,
-    *,
-    d: int = 1000,
-    n_points: int = 100,
-    samples: int = 8,
-    width: int = 64,
-    depth: int = 3,
-    learning_rate: float = 1e-3,
-    n_test: int = 2000,
-    estimator: str = "stde",
-    dtype: str = "float32",
-    product_rule: bool = True,
-    time_budget: float | None = None,
+    args: _run.Args, *, d: int = 1000, n_points: int = 100, samples: int = 8, width: int = 64,
+    depth: int = 3, learning_rate: float = 1e-3, n_test: int = 2000, estimator: str = "stde",
+    dtype: str = "float32", product_rule: bool = True, time_budget: float | None = None,
     shared: bool = True,
-) -> dict[str, Any]:
+) -> dict[str, Any]:  # fmt: skip
     """Train with Adam (cosine-decayed rate), then write ``metrics.json`` and plots.
 
     With ``time_budget`` (seconds), ``iters`` is replaced by the number of steps that fit in
     the budget (the step is timed over 10 steps first) and training stops when the budget is
     spent, compilation included.
     """
-    _run.enable_x64()
-    out_dir = _run.default_out_dir(NAME) if out_dir is None else out_dir
+    iters = args.iters
     # float32 by default: the 1e-2 target is far above its round-off, and it halves the time
-    net, trial, c = build(d, seed, width, depth, jnp.dtype(dtype))
+    net, trial, c = build(d, args.seed, width, depth, jnp.dtype(dtype))
     loss = make_loss(d, trial, c, n_points, samples, estimator, product_rule, shared)
-    x_test = jnp.asarray(pinn.Ball.unit(d).sample(n_test, seed=seed + 12345), c.dtype)
+    x_test = jnp.asarray(pinn.Ball.unit(d).sample(n_test, seed=args.seed + 12345), c.dtype)
     # directional finite-difference check (d·width weights are too many one by one); the loss
     # is evaluated in float32 by default, so the differences carry ~1e-5 relative noise
     check = nx.check_gradients(
@@ -277,8 +264,8 @@ def run(
         loss,
         net,
         [nx.Stage("adam", iters, learning_rate=schedule)],
-        key=jax.random.key(seed + 1),
-        progress=progress,
+        key=jax.random.key(args.seed + 1),
+        progress=args.progress,
         every=50 if time_budget is not None else 100,
         callback=callback,
     )
@@ -286,11 +273,11 @@ def run(
     err = rel_l2(trial, result.params, c, x_test)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     metrics = _run.write_metrics(
-        out_dir,
+        args.out_dir,
         NAME,
         result,
         check,
-        seed,
+        args.seed,
         extra={
             "rel_l2_error": err,
             "d": d,
@@ -308,13 +295,13 @@ def run(
             "peak_rss_mb": peak_mb,
         },
     )
-    pinn.plot_losses(result.history, os.path.join(out_dir, "loss.png"), f"{NAME} d={d}: loss")
+    pinn.plot_losses(result.history, os.path.join(args.out_dir, "loss.png"), f"{NAME} d={d}: loss")
     r = jnp.linalg.norm(x_test, axis=1)
     pred = jax.vmap(trial(result.params))(x_test)
     ref = jax.vmap(lambda y: exact(y, c))(x_test)
     pinn.plot_curves(
         {"u* (exact)": (r, ref, "k."), "PINN": (r, pred, "C1.")},
-        os.path.join(out_dir, "solution.png"),
+        os.path.join(args.out_dir, "solution.png"),
         f"{NAME} d={d}: rel. L2 {err:.2e}",
         "|x|",
         "u",
