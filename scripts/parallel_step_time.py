@@ -6,6 +6,7 @@ os.environ["XLA_FLAGS"] = (
     f"--xla_force_host_platform_device_count={n} "
     "--xla_cpu_collective_call_terminate_timeout_seconds=600"
 )
+os.environ.setdefault("PJRT_NPROC", str(8 * n))  # XLA's CPU pool by device count (see pinn docs)
 import jax
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_cpu_enable_async_dispatch", False)

@@ -15,6 +15,12 @@ os.environ["XLA_FLAGS"] = (
     "--xla_cpu_collective_call_terminate_timeout_seconds=600"
 )
 os.environ["JAX_PLATFORMS"] = "cpu"
+# XLA:CPU runs each device's part of a step on its own thread of a pool sized by the core count
+# (at least one thread per device). A part waiting at an all-reduce holds its thread; a part whose
+# own thunks were queued behind the waiting ones then never runs, and the step hangs (seen under
+# load: 3 of 4 devices waiting 600 s, 1 in 4 runs). PJRT_NPROC sets the pool size: 8 threads per
+# device leave room for the queued thunks.
+os.environ.setdefault("PJRT_NPROC", str(8 * ndev))
 import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)

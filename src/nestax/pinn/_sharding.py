@@ -26,7 +26,10 @@ point set, so the run matches the one-device run. On CPUs, collectives across pr
 ``metrics.json`` come from process 0.
 
 On a CPU, ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` (set before JAX initialises
-its backend) gives N devices (``nestax run <example> --devices N`` does it).
+its backend) gives N devices (``nestax run <example> --devices N`` does it). Set
+``PJRT_NPROC`` too (``nestax run`` sets ``8 N``): XLA sizes its CPU thread pool by the core
+count, and on a loaded machine with few cores the devices' parts of a step can starve each
+other at an all-reduce and hang.
 
 Example:
     >>> import jax
