@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _control, _custom, _jaxpr, _table  # noqa: F401  (_table fills the rule registry)
+from . import _control, _custom, _jaxpr, _shipped, _table  # noqa: F401  (_table fills the rule registry)
 from ._jet import Jet, RuleContext, broadcast_jet, primal
 from ._rules import UnsupportedPrimitiveError, get_rule, is_order_preserving, max_order
 
@@ -67,6 +67,8 @@ def _eval_equation(eqn: Any, ctx: RuleContext, args: list[Any], out_need: list[i
     if kind == "custom_vjp":
         raise _custom_vjp_error(eqn)
     if kind == "custom_jvp":
+        if (closed := _shipped.closed_form(eqn)) is not None:
+            return closed(ctx, args, _jaxpr.bind(eqn, [primal(a) for a in args]))
         return _custom.custom_jvp_rule(eqn, ctx, args, propagate)
     body = _jaxpr.call_body(eqn)
     if body is not None:
