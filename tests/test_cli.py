@@ -56,13 +56,20 @@ def test_help_lists_examples_and_suites(capsys):
             "unknown example 'seed-nope'; expected one of: allen-cahn, biharmonic, ",
         ),
         (["bench", "nope"], "unknown benchmark suite 'nope'; expected one of: "),
-        (["run", "seed-cos", "--regularize"], "example 'seed-cos' has no option --regularize"),
+        (
+            ["run", "seed-cos", "--set", "regularize=true"],
+            "example 'seed-cos' has no option 'regularize' for --set; its options: none",
+        ),
         (["run", "seed-cos", "--iters", "0"], "--iters must be >= 1; got 0"),
+        (
+            ["run", "sine-gordon-nd", "--set", "time_budget=abc"],
+            "--set time_budget=abc: expected a number (or none, the default)",
+        ),
         (["bench", "seeds", "--repeats", "0"], "--repeats must be >= 1; got 0"),
         (["bench", "seeds", "--budget", "10"], "--budget: suite 'seeds' times steps"),
         (["bench", "optimizers", "--budget", "0"], "--budget must be a number of seconds > 0"),
         (["run", "seed-cos", "--set", "width"], "--set expects NAME=VALUE"),
-        (["run", "seed-cos", "--set", "widht=3"], "has no option --widht (nor --set widht=...)"),
+        (["run", "seed-cos", "--set", "widht=3"], "has no option 'widht' for --set; its options: "),
     ],
 )
 def test_bad_names_and_counts_are_reported(argv, message, capsys):
@@ -160,7 +167,7 @@ def test_bad_set_values_exit_2_with_one_line_before_training(argv, message, caps
 
 def test_non_finite_float_options_are_refused(capsys, monkeypatch):
     _no_training(monkeypatch)
-    for argv in (["--reg-weight", "nan"], ["--set", "reg_weight=inf"]):
+    for argv in (["--set", "reg_weight=nan"], ["--set", "reg_weight=inf"]):
         with pytest.raises(SystemExit) as exit_info:
             main(["run", "lotka-volterra", *argv])
         assert exit_info.value.code == 2

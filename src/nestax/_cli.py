@@ -61,14 +61,6 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument(
-        "--regularize",
-        action="store_true",
-        help="add the example's physics regularizer (lotka-volterra: the seed's ‖∂U₁/∂x‖²)",
-    )
-    run.add_argument(
-        "--reg-weight", type=float, default=None, help="weight of that regularizer (default 1)"
-    )
-    run.add_argument(
         "--set",
         action="append",
         default=[],
@@ -155,11 +147,17 @@ def _parse_set(items: Sequence[str]) -> dict[str, object]:
     return out
 
 
-def _typed(flag: str, text: str, default: object) -> object:
+def _typed(flag: str, text: str, default: object, like: str | None = None) -> object:
     """``text`` as the type of ``default``; ``ValueError`` naming ``flag`` when it is not one.
 
     Integers whose default is >= 1 are counts or sizes and must be >= 1; floats must be finite.
+    ``like`` replaces "like the default ..." in the messages.
     """
+    if like is not None:
+        try:
+            return _typed(flag, text, default)
+        except ValueError as err:
+            raise ValueError(str(err).replace(f"(like the default {default})", like)) from None
     if isinstance(default, bool):
         if text.lower() not in ("true", "false"):
             raise ValueError(f"{flag}: expected true or false (like the default {default})")
@@ -185,15 +183,30 @@ def _typed(flag: str, text: str, default: object) -> object:
     return _parse_set([f"x={text}"])["x"]
 
 
+#: keywords of every example's ``run`` that have their own flags (--iters, --out, ...)
+_RUNNER_OPTIONS = ("iters", "out_dir", "seed", "progress")
+
+
 def _options(name: str, module: object, given: dict[str, tuple[str, str]]) -> dict[str, object]:
     """Check the options ``{keyword: (flag, text)}`` against the example's ``run`` signature."""
     accepted = inspect.signature(module.run).parameters  # type: ignore[attr-defined]
     out: dict[str, object] = {}
     for option, (flag, text) in given.items():
         if option not in accepted:
-            flag = "--" + option.replace("_", "-")
-            raise ValueError(f"example {name!r} has no option {flag} (nor --set {option}=...)")
+            known = ", ".join(k for k in accepted if k not in _RUNNER_OPTIONS) or "none"
+            raise ValueError(
+                f"example {name!r} has no option {option!r} for --set; its options: {known}"
+            )
         default = accepted[option].default
+        if default is None:  # an optional number, say: typed by the annotation
+            if text.lower() == "none":
+                out[option] = None
+                continue
+            annotation = str(accepted[option].annotation)
+            kind = next((t for t in (float, int, bool) if t.__name__ in annotation), None)
+            if kind is not None:
+                out[option] = _typed(flag, text, kind(), like="(or none, the default)")
+                continue
         out[option] = _typed(flag, text, None if default is inspect.Parameter.empty else default)
     return out
 
@@ -245,12 +258,7 @@ def _run_example(
 ) -> tuple[dict, Path]:
     example = examples.get(name)
     out_dir = Path(out) if out is not None else Path("runs") / name
-    module = example.load()
-    accepted = inspect.signature(module.run).parameters
-    for option in options:
-        if option not in accepted:
-            flag = "--" + option.replace("_", "-")
-            raise ValueError(f"example {name!r} has no option {flag} (nor --set {option}=...)")
+    module = example.load()  # the options were checked against its run() by `_options`
     metrics = module.run(
         iters=module.DEFAULT_ITERS if iters is None else iters,
         out_dir=out_dir,
@@ -344,10 +352,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if args.seed < 0:
                     raise ValueError(f"--seed must be >= 0; got {args.seed}")
                 given: dict[str, tuple[str, str]] = {}
-                if args.regularize:
-                    given["regularize"] = ("--regularize", "true")
-                if args.reg_weight is not None:
-                    given["reg_weight"] = (f"--reg-weight {args.reg_weight}", str(args.reg_weight))
                 for item in args.set:
                     option, sep, text = item.partition("=")
                     if not sep or not option.isidentifier():

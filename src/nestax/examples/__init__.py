@@ -80,7 +80,7 @@ register(
     "lotka-volterra",
     "nestax.examples.lotka_volterra",
     "Lotka–Volterra missing physics (SciML tutorial): UDE, Adam then L-BFGS, recover −βuv, γuv; "
-    "--regularize adds the seed's Σ‖∂U₁/∂(x,1)‖²",
+    "--set regularize=true adds the seed's Σ‖∂U₁/∂(x,1)‖²",
 )
 register(
     "hamiltonian",
