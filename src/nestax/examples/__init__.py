@@ -1,9 +1,10 @@
 """Runnable examples, one module each, run by ``nestax run <name>``.
 
 The registry is open: a later example is one :func:`register` call (here, or in the module
-that defines it). An example module provides ``NAME``, ``SUMMARY``, ``DEFAULT_ITERS`` and
+that defines it). An example module provides ``NAME``, ``DEFAULT_ITERS`` and
 ``run(iters, out_dir, seed, progress) -> dict`` (the metrics it wrote to ``metrics.json``);
-the examples here write only their own body, ``run(args, **options)``, and the decorator
+its one-line summary is the one registered here (``nestax --help`` lists it without importing
+the module). The examples here write only their own body, ``run(args, **options)``, and the decorator
 ``_run.example`` gives it that signature, float64 and the default folder ``runs/<name>``.
 Modules are imported only when run, so ``nestax --help`` stays fast.
 
@@ -54,7 +55,7 @@ register(
 register(
     "burgers",
     "nestax.examples.burgers",
-    "Burgers u_t + u u_x = (0.01/π) u_xx (Raissi), exact IC/BC ansatz, Adam → L-BFGS + RAD",
+    "Burgers u_t + u u_x = (0.01/π) u_xx (Raissi), exact IC/BC ansatz, Adam → Gauss–Newton + RAD",
 )
 register(
     "heat",
@@ -74,12 +75,13 @@ register(
 register(
     "sine-gordon-nd",
     "nestax.examples.sine_gordon_nd",
-    "Δu + sin u = g on the unit ball in d dimensions (d = 1 000), STDE randomized Laplacian",
+    "Δu + sin u = g on the unit ball in d dimensions (d = 1 000), STDE or exact reduced Laplacian",
 )
 register(
     "lotka-volterra",
     "nestax.examples.lotka_volterra",
-    "Lotka–Volterra missing physics (SciML tutorial): UDE, Adam then L-BFGS, recover −βuv, γuv; "
+    "Lotka–Volterra missing physics (SciML tutorial): UDE, Adam → L-BFGS → Gauss–Newton, then "
+    "SINDy (pysindy) recovers −βuv, γuv; "
     "--set regularize=true adds the seed's Σ‖∂U₁/∂(x,1)‖²",
 )
 register(
