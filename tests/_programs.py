@@ -344,20 +344,25 @@ def _draw_step(
         keep = bool(pick.integers(0, 1))
         return f"reduce:{name}:{'keepdims' if keep else 'scalar'}", _reduce_back(REDUCE[name], keep)
     if family == "struct":
-        names = sorted(STRUCTURAL)
-        if not allowed.custom_vjp:
-            names.remove("vjp_tanh")
-        name = pick.choice(names)
-        if name == "vjp_tanh":
-            allowed.while_loop = False
+        name = _pick_guarded(pick, STRUCTURAL, allowed, "vjp_tanh", "custom_vjp", "while_loop")
         return f"struct:{name}", _unary(STRUCTURAL[name])
-    names = sorted(CONTROL)
-    if not allowed.while_loop:
-        names.remove("while")
-    name = pick.choice(names)
-    if name == "while":
-        allowed.custom_vjp = False
+    name = _pick_guarded(pick, CONTROL, allowed, "while", "while_loop", "custom_vjp")
     return f"control:{name}", _unary(CONTROL[name])
+
+
+def _pick_guarded(
+    pick: _Draws | _Seeded, table: dict[str, Any], allowed: _Allowed, guarded: str, mine: str,
+    theirs: str,
+) -> str:  # fmt: skip
+    """A name of ``table``: ``guarded`` only while ``allowed.<mine>``, and drawing it forbids
+    ``allowed.<theirs>`` (a program holds a custom_vjp function or a while_loop, not both)."""
+    names = sorted(table)
+    if not getattr(allowed, mine):
+        names.remove(guarded)
+    name = pick.choice(names)
+    if name == guarded:
+        setattr(allowed, theirs, False)
+    return name
 
 
 def _draw_params(draw, d: int, n: int = 3) -> dict[str, Any]:

@@ -25,6 +25,21 @@ D = 3
 KEY = jax.random.key(42)
 
 
+def _layers(*spec):
+    """``{name: (W, b)}`` for ``(name, n_in, n_out)`` in ``spec``, one key of KEY each."""
+    keys = jax.random.split(KEY, len(spec))
+    return {name: _dense(k, n_in, n_out) for k, (name, n_in, n_out) in zip(keys, spec, strict=True)}
+
+
+def _tanh_layer(p, name, h):
+    w, b = p[name]
+    return jnp.tanh(h @ w + b)
+
+
+def _gate(h, u, v):  # the encoders' gate of the modified MLP and PirateNet
+    return h * u + (1 - h) * v
+
+
 def _dense(key, n_in, n_out, scale=1.0):
     kw, kb = jax.random.split(key)
     w = scale * jax.random.normal(kw, (n_in, n_out)) / math.sqrt(n_in)
@@ -68,7 +83,7 @@ def fourier_features():
     def net(p, x):
         z = 2 * jnp.pi * x @ p["B"]
         h = jnp.concatenate([jnp.cos(z), jnp.sin(z)])
-        h = jnp.tanh(h @ p["l1"][0] + p["l1"][1])
+        h = _tanh_layer(p, "l1", h)
         return (h @ p["l2"][0] + p["l2"][1])[0]
 
     return params, net
@@ -76,22 +91,12 @@ def fourier_features():
 
 def modified_mlp():
     """The modified MLP of Wang, Teng & Perdikaris (jaxpi): two encoders gate every layer."""
-    ks = jax.random.split(KEY, 5)
-    params = {
-        "u": _dense(ks[0], D, 16),
-        "v": _dense(ks[1], D, 16),
-        "h0": _dense(ks[2], D, 16),
-        "h1": _dense(ks[3], 16, 16),
-        "out": _dense(ks[4], 16, 1),
-    }
+    params = _layers(("u", D, 16), ("v", D, 16), ("h0", D, 16), ("h1", 16, 16), ("out", 16, 1))
 
     def net(p, x):
-        u = jnp.tanh(x @ p["u"][0] + p["u"][1])
-        v = jnp.tanh(x @ p["v"][0] + p["v"][1])
-        h = jnp.tanh(x @ p["h0"][0] + p["h0"][1])
-        h = h * u + (1 - h) * v
-        h = jnp.tanh(h @ p["h1"][0] + p["h1"][1])
-        h = h * u + (1 - h) * v
+        u, v = _tanh_layer(p, "u", x), _tanh_layer(p, "v", x)
+        h = _gate(_tanh_layer(p, "h0", x), u, v)
+        h = _gate(_tanh_layer(p, "h1", h), u, v)
         return (h @ p["out"][0] + p["out"][1])[0]
 
     return params, net
@@ -100,25 +105,16 @@ def modified_mlp():
 def pirate_net():
     """A PirateNet block (Wang et al. 2024): gated residual with a learnable alpha (0 at init,
     as the paper starts, and 0.3 here so the residual path is exercised)."""
-    ks = jax.random.split(KEY, 6)
-    params = {
-        "u": _dense(ks[0], D, 16),
-        "v": _dense(ks[1], D, 16),
-        "emb": _dense(ks[2], D, 16),
-        "f": _dense(ks[3], 16, 16),
-        "g": _dense(ks[4], 16, 16),
-        "out": _dense(ks[5], 16, 1),
-        "alpha": jnp.asarray(0.3),
-    }
+    params = _layers(
+        ("u", D, 16), ("v", D, 16), ("emb", D, 16), ("f", 16, 16), ("g", 16, 16), ("out", 16, 1)
+    )
+    params["alpha"] = jnp.asarray(0.3)
 
     def net(p, x):
-        phi = jnp.tanh(x @ p["emb"][0] + p["emb"][1])
-        u = jnp.tanh(x @ p["u"][0] + p["u"][1])
-        v = jnp.tanh(x @ p["v"][0] + p["v"][1])
-        f = jnp.tanh(phi @ p["f"][0] + p["f"][1])
-        z1 = f * u + (1 - f) * v
-        g = jnp.tanh(z1 @ p["g"][0] + p["g"][1])
-        z2 = g * u + (1 - g) * v
+        phi = _tanh_layer(p, "emb", x)
+        u, v = _tanh_layer(p, "u", x), _tanh_layer(p, "v", x)
+        z1 = _gate(_tanh_layer(p, "f", phi), u, v)
+        z2 = _gate(_tanh_layer(p, "g", z1), u, v)
         h = p["alpha"] * z2 + (1 - p["alpha"]) * phi
         return (h @ p["out"][0] + p["out"][1])[0]
 
@@ -196,7 +192,7 @@ def ferminet_slogdet():
     params = {"w": _dense(ks[0], D, 9), "env": jnp.array([0.5, 0.7, 0.9])}
 
     def net(p, x):
-        orb = jnp.tanh(x @ p["w"][0] + p["w"][1]).reshape(3, 3)
+        orb = _tanh_layer(p, "w", x).reshape(3, 3)
         env = jnp.exp(-p["env"] * jnp.sum(x**2))[:, None]
         return jnp.linalg.slogdet(orb * env + jnp.eye(3))[1]
 
@@ -213,7 +209,7 @@ def scan_over_layers():
     }
 
     def net(p, x):
-        h = jnp.tanh(x @ p["in"][0] + p["in"][1])
+        h = _tanh_layer(p, "in", x)
         h, _ = jax.lax.scan(lambda h, w: (jnp.tanh(h @ w) + h, None), h, p["stack"])
         return (h @ p["out"][0] + p["out"][1])[0]
 

@@ -72,18 +72,7 @@ def _cases():
         cases.append(
             ("hessian", m, lambda s, v, fld, t, m=m: (nx.hessian(s, m), _nest(s, 2)), "point")
         )
-        cases.append(
-            (
-                "laplacian",
-                m,
-                lambda s, v, fld, t, m=m: (
-                    nx.laplacian(v, m),
-                    lambda x: jnp.trace(_nest(v, 2)(x), axis1=-2, axis2=-1),
-                ),
-                "point",
-            )
-        )
-    for m in ("nested",):
+    for m in (*nx._SECOND, "auto", "nested"):
         cases.append(
             (
                 "laplacian",

@@ -145,28 +145,20 @@ def stde_samples(terms, f, x, *, has_aux=False, key=None, samples=16) -> jax.Arr
     return jax.vmap(one)(idx)
 
 
-def apply_hutchinson(
-    terms,
-    f,
-    x,
-    *,
-    has_aux=False,
-    key=None,
-    samples=16,
-    probe="rademacher",
-    mode="forward-over-forward",
-) -> tuple[Any, Any]:
-    """Hutchinson estimate of :math:`\\sum_i a_i \\partial_i^2 f(x)`; returns ``(value, aux)``."""
-    est = hutchinson_samples(
-        terms, f, x, has_aux=has_aux, key=key, samples=samples, probe=probe, mode=mode
-    )
-    return jnp.mean(est, axis=0), _split(f, has_aux)[1](x)
+def _mean(estimates: jax.Array, f, x, has_aux: bool) -> tuple[Any, Any]:
+    return jnp.mean(estimates, axis=0), _split(f, has_aux)[1](x)
 
 
-def apply_stde(terms, f, x, *, has_aux=False, key=None, samples=16) -> tuple[Any, Any]:
-    """STDE estimate of :math:`\\sum_i a_i \\partial_i^2 f(x)`; returns ``(value, aux)``."""
-    est = stde_samples(terms, f, x, has_aux=has_aux, key=key, samples=samples)
-    return jnp.mean(est, axis=0), _split(f, has_aux)[1](x)
+def apply_hutchinson(terms, f, x, *, has_aux=False, **options: Any) -> tuple[Any, Any]:
+    """Hutchinson estimate of :math:`\\sum_i a_i \\partial_i^2 f(x)`; returns ``(value, aux)``.
+    ``options``: those of `hutchinson_samples` (``key``, ``samples``, ``probe``, ``mode``)."""
+    return _mean(hutchinson_samples(terms, f, x, has_aux=has_aux, **options), f, x, has_aux)
+
+
+def apply_stde(terms, f, x, *, has_aux=False, **options: Any) -> tuple[Any, Any]:
+    """STDE estimate of :math:`\\sum_i a_i \\partial_i^2 f(x)`; returns ``(value, aux)``.
+    ``options``: those of `stde_samples` (``key``, ``samples``)."""
+    return _mean(stde_samples(terms, f, x, has_aux=has_aux, **options), f, x, has_aux)
 
 
 def cost_randomized(samples: int) -> Callable[[Any, int], float]:

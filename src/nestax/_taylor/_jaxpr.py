@@ -195,14 +195,8 @@ class ScanParts:
 def scan_parts(eqn: Any) -> ScanParts:
     """The body and settings of a `scan` equation (body: consts, carry, x slices -> carry, y)."""
     p = eqn.params
-    return ScanParts(
-        _as_program(p["jaxpr"]),
-        int(p["num_consts"]),
-        int(p["num_carry"]),
-        int(p["length"]),
-        bool(p["reverse"]),
-        p.get("unroll", 1),
-    )
+    counts = (int(p[k]) for k in ("num_consts", "num_carry", "length"))
+    return ScanParts(_as_program(p["jaxpr"]), *counts, bool(p["reverse"]), p.get("unroll", 1))
 
 
 @dataclass(frozen=True)
@@ -216,12 +210,8 @@ class WhileParts:
 def while_parts(eqn: Any) -> WhileParts:
     """The condition and body of a `while` equation (operands: cond consts, body consts, carry)."""
     p = eqn.params
-    return WhileParts(
-        _as_program(p["cond_jaxpr"]),
-        _as_program(p["body_jaxpr"]),
-        int(p["cond_nconsts"]),
-        int(p["body_nconsts"]),
-    )
+    programs = (_as_program(p[k]) for k in ("cond_jaxpr", "body_jaxpr"))
+    return WhileParts(*programs, int(p["cond_nconsts"]), int(p["body_nconsts"]))
 
 
 def cond_branches(eqn: Any) -> list[Program]:

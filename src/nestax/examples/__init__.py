@@ -4,8 +4,8 @@ The registry is open: a later example is one :func:`register` call (here, or in 
 that defines it). An example module provides ``NAME``, ``DEFAULT_ITERS`` and
 ``run(iters, out_dir, seed, progress) -> dict`` (the metrics it wrote to ``metrics.json``);
 its one-line summary is the one registered here (``nestax --help`` lists it without importing
-the module). The examples here write only their own body, ``run(args, **options)``, and the decorator
-``_run.example`` gives it that signature, float64 and the default folder ``runs/<name>``.
+the module). The examples here write only their own body, ``run(args, **options)``, and the
+decorator ``_run.example`` gives it that signature, float64 and the default folder ``runs/<name>``.
 Modules are imported only when run, so ``nestax --help`` stays fast.
 
 Example:
