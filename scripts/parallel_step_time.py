@@ -6,7 +6,8 @@ os.environ["XLA_FLAGS"] = (
     f"--xla_force_host_platform_device_count={n} "
     "--xla_cpu_collective_call_terminate_timeout_seconds=600"
 )
-os.environ.setdefault("PJRT_NPROC", str(8 * n))  # XLA's CPU pool by device count (see pinn docs)
+if n > 1:  # XLA's CPU pool by the device count (see the pinn sharding docs)
+    os.environ.setdefault("PJRT_NPROC", str(8 * n))
 import jax
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_cpu_enable_async_dispatch", False)
