@@ -12,6 +12,7 @@ Public surface (re-exported by the strategies and, selectively, by `nestax`):
 - `UnsupportedPrimitiveError`, and `register_rule` / `register_linear` /
   `register_elementwise` to extend the rule table; `Jet` and `RuleContext` for rule authors;
 - `taylor_directional_reference` -- the slow nested-`jvp` reference;
+- `Traced(f, x)` -- ``f`` with its program, traced once and shared by every walk and run;
 - `input_readers(f, x)` -- the reduction pass: the linear functionals of ``x`` that ``f`` reads
   (`Readers`), for input-subspace reduction.
 """
@@ -22,6 +23,7 @@ from ._interpreter import taylor_directional as taylor_directional
 from ._interpreter import taylor_directional_reference as taylor_directional_reference
 from ._interpreter import taylor_directional_top as taylor_directional_top
 from ._interpreter import unsupported_reason as unsupported_reason
+from ._jaxpr import Traced as Traced
 from ._jaxpr import batch_size as batch_size
 from ._jet import Jet as Jet
 from ._jet import RuleContext as RuleContext
@@ -36,6 +38,7 @@ __all__ = [
     "Jet",
     "Readers",
     "RuleContext",
+    "Traced",
     "UnsupportedPrimitiveError",
     "batch_size",
     "collapsed_directional",

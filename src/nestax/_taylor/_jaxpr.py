@@ -25,6 +25,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -85,17 +86,56 @@ def _as_program(body: Any) -> Program:
     raise TypeError(f"expected a jaxpr, got {type(body).__name__}")  # pragma: no cover
 
 
+class Traced:
+    """``f`` together with its program at one input shape: every static walk and every run of
+    the engine that is handed a `Traced` reuses the program instead of tracing ``f`` again.
+
+    Calling it calls ``f``. It belongs to one call of an operator (one lowering) and is never
+    kept beyond it, so a value ``f`` closes over is read afresh on the next call.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> t = Traced(jnp.sin, jnp.ones(3))
+        >>> trace(t, jnp.zeros(3))[0] is t.program
+        True
+    """
+
+    def __init__(self, f: Callable[..., Any], x: Any):
+        self.f = f
+        self.aval = (tuple(jax.numpy.shape(x)), jax.numpy.result_type(x))
+        closed, self.out_shape = jax.make_jaxpr(lambda z: f(z), return_shape=True)(x)
+        self.program = _as_program(closed)
+        self.out_tree = jax.tree_util.tree_structure(self.out_shape)
+
+    def __call__(self, x: Any) -> Any:
+        return self.f(x)
+
+    def first(self) -> Traced:
+        """The first element of a pair output ``(y, aux)``, without tracing ``f`` again."""
+        y_shape = self.out_shape[0]
+        n = len(jax.tree_util.tree_leaves(y_shape))
+        new = object.__new__(Traced)
+        f = self.f
+        new.f = lambda x: f(x)[0]
+        new.aval, new.out_shape = self.aval, y_shape
+        new.program = dataclasses.replace(self.program, outvars=tuple(self.program.outvars[:n]))
+        new.out_tree = jax.tree_util.tree_structure(y_shape)
+        return new
+
+
 def trace(f: Callable[..., Any], x: Any) -> tuple[Program, Any]:
     """Trace ``f`` at ``x``; return its program and the treedef of its output.
 
     Under an outer `jax.grad`/`jax.vmap`/`jax.jit`, values ``f`` closes over become the
     program's constants (tracers of the outer transformation), which is what lets the engine
-    compose with them.
+    compose with them. A `Traced` ``f`` of ``x``'s shape and dtype gives its program.
 
-    The trace is never reused: `jax.make_jaxpr` caches traces by function object, and a
-    function that closes over a Python value that has since changed would otherwise run with
-    the old value. A fresh wrapper per call defeats that cache.
+    Otherwise the trace is never reused: `jax.make_jaxpr` caches traces by function object,
+    and a function that closes over a Python value that has since changed would otherwise run
+    with the old value. A fresh wrapper per call defeats that cache.
     """
+    if isinstance(f, Traced) and f.aval == (tuple(jax.numpy.shape(x)), jax.numpy.result_type(x)):
+        return f.program, f.out_tree
     closed, out_shape = jax.make_jaxpr(lambda z: f(z), return_shape=True)(x)
     return _as_program(closed), jax.tree_util.tree_structure(out_shape)
 

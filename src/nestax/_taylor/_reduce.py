@@ -160,7 +160,9 @@ def _front(program: _jaxpr.Program, x: Any) -> list[tuple[Any, Reader]]:
     return found
 
 
-def input_readers(f: Callable[..., Any], x: Any, *, with_matrix: bool = True) -> Readers:
+def input_readers(
+    f: Callable[..., Any], x: Any, *, with_matrix: bool = True, known: Readers | None = None
+) -> Readers:
     """The linear functionals of ``x`` through which ``f`` reads it (see the module docstring).
 
     Args:
@@ -169,10 +171,15 @@ def input_readers(f: Callable[..., Any], x: Any, *, with_matrix: bool = True) ->
         x: a point, shape ``(d,)``.
         with_matrix: compute ``M`` (``(N, d)``) when ``N < d``. It depends on the constants
             ``f`` closes over only, never on ``x``.
+        known: the readers of an earlier call without the matrix (the abstract walk is then
+            not repeated).
     """
     x = jnp.asarray(x)
     program, _ = _jaxpr.trace(f, x)
-    readers = tuple(r for _, r in _front_abstract(program, x))
+    if known is None:
+        readers = tuple(r for _, r in _front_abstract(program, x))
+    else:
+        readers = known.readers
     size = sum(r.size for r in readers)
     if not with_matrix or size >= x.size or size == 0:
         return Readers(size, readers)

@@ -102,7 +102,7 @@ def _logaddexp(ctx: RuleContext, args: list[Any], outs0: list[Any]) -> list[Any]
 
 
 def _jax_source(name: str) -> str:
-    return os.path.join(os.path.dirname(jax.__file__), "_src", "lax", name)
+    return os.path.realpath(os.path.join(os.path.dirname(jax.__file__), "_src", "lax", name))
 
 
 #: (the rule's function name, the JAX file defining it) -> closed form
@@ -119,7 +119,10 @@ def closed_form(eqn: Any) -> ClosedForm | None:
     src = getattr(info, "func_src_info", None) or ""
     name, _, path = src.partition(" at ")
     path = path.rsplit(":", 1)[0]
-    for (fn, file), rule in _SHIPPED.items():
-        if name == fn and os.path.realpath(path) == os.path.realpath(file):
-            return rule
+    candidates = [(file, rule) for (fn, file), rule in _SHIPPED.items() if fn == name]
+    if candidates:
+        real = os.path.realpath(path)  # only for a rule of the name of a shipped one
+        for file, rule in candidates:
+            if real == file:
+                return rule
     return None
