@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import pytest
 
 import nestax as nx
-from nestax import _planner
+from nestax._strategies import _nested
 
 from ._helpers import init_mlp, mlp
 
@@ -104,10 +104,18 @@ def test_auto_picks_the_cheapest_modelled_candidate():
 
 
 def test_ties_go_to_the_candidate_listed_first():
-    plan = _planner._pick("op", {"b": 2.0, "a": 2.0, "c": 3.0}, "auto", "{method}")
-    assert plan.method == "b"
-    plan = _planner._pick("op", {"a": 2.0, "b": 2.0}, "auto", "{method}")
-    assert plan.method == "a"
+    """The Hessian at d = 1 and 2 costs forward-over-forward and reverse-over-forward the same:
+    the one listed first in the registry (forward-over-forward) is picked; so is taylor over
+    collapsed for a first derivative (both 2 passes)."""
+    for d in (1, 2):
+        plan = nx.explain(nx.hessian, lambda x: jnp.sum(x**3), jnp.ones(d))
+        assert plan.costs["forward-over-forward"] == plan.costs["reverse-over-forward"]
+        assert plan.method == "forward-over-forward"
+    names = list(nx.METHODS)
+    assert names.index("forward-over-forward") < names.index("reverse-over-forward")
+    plan = nx.explain(nx.Partial((1, 0)), lambda x: jnp.sum(jnp.sin(x)), jnp.ones(2))
+    assert plan.costs["taylor"] == plan.costs["collapsed"]
+    assert names.index("taylor") < names.index("collapsed")
 
 
 @pytest.mark.parametrize(
@@ -254,26 +262,32 @@ def test_derivatives_of_a_scalar():
 
 
 def test_first_and_second_order_formulas():
-    r, r2 = _planner.REVERSE_FACTOR, _planner.NESTED_REVERSE_FACTOR
-    costs = _planner.first_order("gradient", 4, 1, "auto").costs
+    r, r2 = _nested.REVERSE_FACTOR, _nested.NESTED_REVERSE_FACTOR
+    f = lambda x: jnp.sum(x**3)
+    costs = nx.explain(nx.gradient, f, jnp.ones(4)).costs
     assert costs == {"forward": 5.0, "reverse": 1.0 + r}
-    costs = _planner.second_order("hessian", 3, 1, "auto").costs
+    costs = nx.explain(nx.hessian, f, jnp.ones(3)).costs
     assert costs["forward-over-reverse"] == pytest.approx(4 * (1 + r2))
     assert costs["forward-over-forward"] == pytest.approx(1 + 6 + 9)
-    assert _planner.second_order("laplacian", 3, 1, "auto").costs["forward-over-forward"] == 10
+    assert nx.explain(nx.laplacian, f, jnp.ones(3)).costs["forward-over-forward"] == 10
+    costs = nx.explain(nx.jacobian, lambda x: jnp.sin(x[:2]), jnp.ones(5)).costs
+    assert costs == {"forward": 6.0, "reverse": 1.0 + 2 * r}
 
 
 def test_nested_chains_share_repeated_tangents():
-    w = _planner.NESTED_JVP_WEIGHT
+    w = _nested.NESTED_JVP_WEIGHT
     # d^4/dt^4: 5 distinct tangents (orders 0..4), 16 pushed
-    assert _planner.nested_order(4) == pytest.approx(w * (5 + 16) / 2)
+    assert _nested.derivative_cost("forward", 4, 1) == pytest.approx(w * (5 + 16) / 2)
+    costs = nx.explain(nx.derivative, jnp.sin, 0.5, order=4).costs
+    assert costs["forward"] == pytest.approx(w * (5 + 16) / 2)
+    assert costs["reverse"] == pytest.approx(16 * _nested.REVERSE_FACTOR)
     # distinct axes: nothing to share, 8 and 8
-    assert _planner.nested_chain_cost([(1, 1, 1)]) == pytest.approx(w * 8)
+    assert _nested.nested_chain_cost([(1, 1, 1)]) == pytest.approx(w * 8)
     # the biharmonic in 2-D: 13 distinct sub-multi-indices, 1 + 3 * 15 pushed
     terms = nx.Biharmonic().terms(2)
-    assert _planner.nested_chain_cost(terms) == pytest.approx(w * (13 + 46) / 2)
-    c = _planner.NESTED_CHAIN_OVERHEAD
-    assert _planner.nested_linear_cost(terms, 2) == pytest.approx(1 + c + w * (12 + 45) / 2)
+    assert _nested.nested_chain_cost(terms) == pytest.approx(w * (13 + 46) / 2)
+    c = _nested.NESTED_CHAIN_OVERHEAD
+    assert _nested.nested_linear_cost(terms, 2) == pytest.approx(1 + c + w * (12 + 45) / 2)
 
 
 @pytest.mark.parametrize(

@@ -21,8 +21,8 @@ import nestax as nx
 from nestax._strategies._collapsed import apply_collapsed, cost_collapsed
 from nestax._strategies._directions import plan
 from nestax._strategies._iterated import run_iterated
-from nestax._strategies._reduced import InvariantTerms
 from nestax._strategies._taylor import apply_taylor, cost_taylor
+from nestax._strategies._terms import InvariantTerms
 
 from ._helpers import ACTIVATIONS, assert_close, init_mlp, mlp
 

@@ -51,11 +51,9 @@ from ._fit import fit as fit
 from ._fit import soap as soap
 from . import rules as rules
 
-from ._operators._apply import RANDOMIZED as _RANDOMIZED
-from ._operators._apply import STRATEGIES as _STRATEGIES
-from ._planner import FIRST_ORDER as _FIRST, SECOND_ORDER as _SECOND
+from ._strategies import REGISTRY as _REGISTRY
 
-METHODS: tuple[str, ...] = (*_FIRST, *_SECOND, *_STRATEGIES, *_RANDOMIZED)
+METHODS: tuple[str, ...] = tuple(_REGISTRY)
 """Every strategy name an operator may accept (each operator lists the ones that apply to it)."""
 
 __version__ = "0.1.0"

@@ -1,10 +1,16 @@
 """The planner: which way of computing a derivative ``method="auto"`` picks, and why.
 
+Every strategy (`nestax._strategies`) proposes itself for a `Problem` with a cost estimate, or
+declines with a reason (`nestax._strategies._protocol`); `choose` compares the proposals and
+keeps them, so the operator runs the pick from what its proposal already traced. The cost
+formulas live beside each strategy; this docstring is their calibration.
+
 Cost unit: one forward pass of the network at one point = 1. What is modelled is the operator's
 share of a **training step** (its value and the gradient over the network's parameters, as in a
 PINN loss), divided by the factor of about 3 that the reverse pass over the parameters puts on
 everything; so a method made only of tangents pushed forward costs its number of vectors. The
-formulas count vectors; three constants, measured on this machine, turn counts into time:
+formulas count vectors; three constants (in `nestax._strategies._nested`), measured on this
+machine, turn counts into time:
 
 - ``REVERSE_FACTOR`` ``r`` = 1.0: a cotangent of a first-order reverse pass, in tangents.
 - ``NESTED_REVERSE_FACTOR`` ``r2`` = 2.5: a cotangent of the *inner* reverse pass of a
@@ -125,31 +131,28 @@ suite checks which contenders compile to identical programs, see ``operators_sum
 
 from __future__ import annotations
 
-import itertools
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from ._strategies import _nested
+from ._strategies import REGISTRY
+from ._strategies._protocol import FIRST_ORDER_KINDS, Declined, Problem, Proposal
+from ._validate import MethodNotApplicableError
 
-#: A cotangent pulled back by a first-order reverse pass, in tangents pushed forward.
-REVERSE_FACTOR = 1.0
-#: A cotangent pulled back by the *inner* reverse pass of a second-order nesting
-#: (forward-over-reverse, reverse-over-reverse), in tangents: that pass is vmapped over the
-#: outer directions and differentiated again by the training gradient, and runs about 2-2.5
-#: times slower per flop than forward-mode work here (its flops are those of one tangent).
-NESTED_REVERSE_FACTOR = 2.5
-#: One vector of nested ``jax.jvp`` chains, in Taylor-mode vectors (see `nested_chain_cost`).
-NESTED_JVP_WEIGHT = 0.75
-#: Fixed cost of the "nested" strategy's jvp chains (orders >= 3), in Taylor-mode vectors: a
-#: chain is a sequence of small dependent kernels where the Taylor strategies run one batched
-#: pass. Fitted to the training steps of u_xxy, ∂x∂y∂z and ∂x²∂y² (measured nested ÷
-#: collapsed: 1.00, 0.79, 0.78; modelled with it: 1.03, 0.90, 0.89).
-NESTED_CHAIN_OVERHEAD = 2.75
+#: Above this many integers in the d-dimensional term list of a rotation-invariant operator
+#: (a Laplacian in d = 1 024 has 1 024², a biharmonic 512 times more), the planner does not
+#: build it just to cost the strategies that read it while a ``LAZY`` one (reduced, iterated)
+#: applies.
+MAX_COSTED_TERMS = 1 << 21
 
 
 @dataclass(frozen=True)
 class Plan:
-    """A strategy choice: the method, the estimated cost of every candidate, and why."""
+    """A strategy choice: the method, the estimated cost of every candidate, and why.
+
+    ``proposals`` holds what each candidate prepared (`nestax._strategies._protocol.Proposal`),
+    so that running the pick traces nothing again.
+    """
 
     operator: str
     method: str
@@ -157,6 +160,7 @@ class Plan:
     reason: str = ""
     requested: str = "auto"
     notes: tuple[str, ...] = ()
+    proposals: Mapping[str, Proposal] = field(default_factory=dict, compare=False, repr=False)
 
     def __str__(self) -> str:
         lines = [f"{self.operator}: method={self.method!r}"]
@@ -177,124 +181,110 @@ class Plan:
         return "\n".join(lines)
 
 
-def _pick(
-    operator: str, costs: dict[str, float], requested: str, why: str, notes: tuple[str, ...] = ()
+def why(problem: Problem) -> str:
+    """The sentence of ``auto``'s choice, with ``{method}`` for the pick."""
+    d, m, kind = problem.d, problem.m, problem.kind
+    if kind in FIRST_ORDER_KINDS:
+        return (
+            f"{d} input(s) and {m} output(s): forward mode pushes one tangent per input, reverse "
+            "mode pulls one cotangent per output; {method} needs fewer passes"
+        )
+    if kind == "hessian":
+        return (
+            f"{d} input(s), {m} output(s): the inner pass gives first derivatives, the outer pass "
+            "differentiates them once more; {method} has the lowest estimated cost "
+            "(forward-over-reverse is the Hessian-vector product that Lux.jl switches to; "
+            "forward-over-forward pushes only tangents, which wins for few inputs)"
+        )
+    terms = problem.terms
+    summary = terms.summary() if hasattr(terms, "summary") else terms
+    orders = sorted({sum(a) for a in summary})
+    return f"{len(summary)} term(s) of order {orders} in d={d}: {{method}} is estimated cheapest"
+
+
+def offer(problem: Problem, name: str) -> Proposal | Declined:
+    """``name``'s proposal for ``problem`` (or its decline)."""
+    return REGISTRY[name].propose(problem, name)
+
+
+def _too_big(problem: Problem, proposals: Mapping[str, Proposal]) -> bool:
+    terms = problem.terms
+    return (
+        hasattr(terms, "materialized_size")
+        and terms.materialized_size() > MAX_COSTED_TERMS
+        and any(REGISTRY[n].LAZY for n in proposals)
+    )
+
+
+def candidates(
+    problem: Problem, names: Iterable[str]
+) -> tuple[dict[str, Proposal], tuple[str, ...]]:
+    """The exact strategies' proposals among ``names`` (registry order), and the notes: each
+    proposal's and each decline's reason, once."""
+    proposals: dict[str, Proposal] = {}
+    notes: list[str] = []
+    skipped = False
+    for name in names:
+        module = REGISTRY[name]
+        if not module.EXACT:
+            continue
+        if name in module.BUILDS_TERMS and _too_big(problem, proposals):
+            skipped = True
+            continue
+        out = offer(problem, name)
+        if isinstance(out, Declined):
+            notes.append(out.reason)
+        else:
+            proposals[name] = out
+            if out.note:
+                notes.append(out.note)
+    if skipped:
+        notes.append(
+            f"the strategies that read the operator's {len(problem.terms)} terms in d="
+            f"{problem.d} were not costed: each pushes at least d + 2 = {problem.d + 2} vectors "
+            "per point"
+        )
+    return proposals, tuple(dict.fromkeys(notes))
+
+
+def choose(
+    problem: Problem, requested: str, names: Iterable[str], *, compare: bool = False
 ) -> Plan:
-    if requested != "auto":
-        return Plan(operator, requested, costs, "the caller named this method", requested, notes)
-    method = min(costs, key=lambda k: costs[k])  # dicts keep order: ties go to the first
-    return Plan(operator, method, costs, why.format(method=method), requested, notes)
+    """The plan for ``problem``: under ``"auto"`` the cheapest proposal among ``names`` (ties:
+    the first in registry order); a named method's own proposal otherwise (``compare``: with
+    the others' costs beside it, for `nestax.explain`).
 
-
-def first_order(operator: str, d: int, m: int, requested: str) -> Plan:
-    """Forward or reverse for a Jacobian-type operator of ``f: R^d -> R^m``."""
-    r = REVERSE_FACTOR
-    costs = {"forward": 1.0 + d, "reverse": 1.0 + r * m}
-    why = (
-        f"{d} input(s) and {m} output(s): forward mode pushes one tangent per input, reverse "
-        "mode pulls one cotangent per output; {method} needs fewer passes"
-    )
-    return _pick(operator, costs, requested, why)
-
-
-def second_order(operator: str, d: int, m: int, requested: str) -> Plan:
-    """One of the four nestings for a Hessian or a Laplacian of ``f: R^d -> R^m``."""
-    r, r2 = REVERSE_FACTOR, NESTED_REVERSE_FACTOR
-    fwd_fwd = 1.0 + 3 * d if operator == "laplacian" else 1.0 + 2 * d + d * d
-    costs = {
-        "forward-over-reverse": (1.0 + d) * (1.0 + r2 * m),
-        "forward-over-forward": fwd_fwd,
-        "reverse-over-forward": (1.0 + d) * (1.0 + r * m * d),
-        "reverse-over-reverse": (1.0 + r2 * m) * (1.0 + r * m * d),
-    }
-    why = (
-        f"{d} input(s), {m} output(s): the inner pass gives first derivatives, the outer pass "
-        "differentiates them once more; {method} has the lowest estimated cost "
-        "(forward-over-reverse is the Hessian-vector product that Lux.jl switches to; "
-        "forward-over-forward pushes only tangents, which wins for few inputs)"
-    )
-    return _pick(operator, costs, requested, why)
-
-
-def nested_chain_cost(terms: Iterable[tuple[int, ...]]) -> float:
-    """Cost of ``∂^α f`` for every multi-index ``α`` in ``terms`` by chains of nested jvps.
-
-    A chain of ``k = |α|`` nested ``jax.jvp`` calls pushes ``2^k`` vectors, but XLA merges the
-    duplicates (a tangent along ``e_i`` pushed twice), so the value costs one vector per
-    distinct sub-multi-index ``β ≤ α`` (``U``: ``k + 1`` along one axis, ``2^k`` for distinct
-    axes). The reverse pass of a training step sees the unmerged ``2^k``: measured, the step
-    costs about ``(U + raw) / 2`` of them, each ``NESTED_JVP_WEIGHT`` of a Taylor-mode vector.
-    Counts include the primal (the chains share it).
+    Raises:
+        MethodNotApplicableError: the named method cannot compute this problem at all.
     """
-    seen: set[tuple[int, ...]] = set()
-    raw = 1
-    for alpha in terms:
-        raw += 2 ** sum(alpha) - 1
-        seen.update(itertools.product(*(range(a + 1) for a in alpha)))
-    distinct = max(len(seen), 1)
-    return NESTED_JVP_WEIGHT * (distinct + raw) / 2.0
-
-
-def nested_order(order: int) -> float:
-    """Cost of ``d^k f/dt^k`` by ``order`` nested jvps along one direction (`nested_chain_cost`)."""
-    return nested_chain_cost([(order,)])
-
-
-def derivative(order: int, m: int, requested: str) -> Plan:
-    """Nested forward or reverse for ``d^k f/dt^k`` of a function of a scalar."""
-    r = REVERSE_FACTOR
-    costs = {
-        "forward": nested_order(order),
-        "reverse": float(2**order) * r * max(m, 1),
-    }
-    why = (
-        f"order {order} of a function of one scalar: nested forward passes share their "
-        "repeated tangents, nested reverse passes double the work per order and pay once per "
-        "output; {method} is cheaper"
+    label = problem.label
+    if requested == "auto":
+        proposals, notes = candidates(problem, names)
+        costs = {n: p.cost for n, p in proposals.items()}
+        method = min(costs, key=lambda k: costs[k])  # dicts keep order: ties go to the first
+        reason = why(problem).format(method=method)
+        return Plan(label, method, costs, reason, requested, notes, proposals)
+    out = offer(problem, requested)
+    notes: tuple[str, ...] = ()
+    if isinstance(out, Declined):
+        if out.proposal is None:
+            others = list(candidates(problem, [n for n in names if n != requested])[0])
+            raise MethodNotApplicableError(
+                f"{out.error or out.reason}. Methods that apply here: "
+                f"{', '.join(map(repr, others))}, or method='auto'"
+            )
+        notes, out = (out.reason,), out.proposal
+    proposals = {requested: out}
+    if not REGISTRY[requested].EXACT:
+        reason = f"the caller named this randomized estimator: unbiased, not exact ({out.note})"
+        return Plan(label, requested, {requested: out.cost}, reason, requested, notes, proposals)
+    costs = {}
+    if compare:
+        others, more = candidates(problem, [n for n in names if n != requested])
+        costs = {n: p.cost for n, p in others.items()}
+        notes = tuple(dict.fromkeys((*notes, *more)))
+    if math.isfinite(out.cost):
+        costs[requested] = out.cost
+    return Plan(
+        label, requested, costs, "the caller named this method", requested, notes, proposals
     )
-    return _pick("derivative", costs, requested, why)
-
-
-def linear(
-    operator: str,
-    terms: Mapping[tuple[int, ...], float],
-    d: int,
-    requested: str,
-    candidates: Mapping[str, float],
-    notes: tuple[str, ...] = (),
-) -> Plan:
-    """Choose among strategies for ``Σ_α c_α ∂^α f`` given each candidate's estimated cost."""
-    orders = sorted({sum(a) for a in terms})
-    why = f"{len(terms)} term(s) of order {orders} in d={d}: {{method}} is estimated cheapest"
-    return _pick(operator, dict(candidates), requested, why, notes)
-
-
-def nested_linear_cost(terms: Mapping[tuple[int, ...], float], d: int) -> float:
-    """Cost of ``_nested.apply_nested`` for these terms.
-
-    One primal; one jvp for all order-1 terms together; one forward-over-reverse Hessian for
-    the order-2 terms; chains of nested jvps (`nested_chain_cost`) for higher orders.
-    """
-    cost = 1.0
-    orders = {sum(a) for a in terms}
-    if 1 in orders:
-        cost += 1.0
-    if 2 in orders:
-        cost += (1.0 + d) * (1.0 + NESTED_REVERSE_FACTOR) - 1.0
-    chains = [a for a in terms if sum(a) >= 3]
-    if chains:
-        # the chains share the primal counted above
-        cost += NESTED_CHAIN_OVERHEAD + nested_chain_cost(chains) - NESTED_JVP_WEIGHT
-    return cost
-
-
-def nested_reverse_cost(terms: Mapping[tuple[int, ...], float], d: int) -> float:
-    """Cost of ``_nested.apply_nested(..., innermost="reverse")``: the same nesting with a
-    reverse pass innermost (what differentiates a ``custom_vjp`` function). Each pass pulls a
-    cotangent (``NESTED_REVERSE_FACTOR``) where the forward nesting pushes a tangent; it is
-    only the cheapest candidate when the others cannot run."""
-    return NESTED_REVERSE_FACTOR * nested_linear_cost(terms, d)
-
-
-FIRST_ORDER = _nested.FIRST_ORDER
-SECOND_ORDER = _nested.SECOND_ORDER

@@ -3,18 +3,19 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from .. import _planner
 from .._custom_types import Array, ArrayLike, Batch, Float, Point, PointFunction
-from .._strategies import _nested
-from .._validate import as_array, check_method, check_rank, check_scalar_output, output_shape
+from .._strategies import names_for
+from .._strategies._protocol import Problem, pair
+from .._validate import as_array, check_method, check_rank, check_scalar_output
 from ._choose import operator_function
-from ._common import check_callable, point, size, with_aux
+from ._common import check_callable, point
 
 
 def gradient(
@@ -37,16 +38,15 @@ def gradient(
     """
     op = "gradient"
     check_callable(f, op)
-    check_method(method, _nested.FIRST_ORDER, op=op)
-    fa = with_aux(f, has_aux, op)
-    compute = lambda m: lambda x: _nested.jacobian(fa, x, m)
+    names = names_for("jacobian")
+    check_method(method, names, op=op)
 
-    def prepare(x):
-        x, shape = point(x, f, has_aux, op)
-        check_scalar_output(shape, op=op)
-        return x, _planner.first_order(op, x.size, 1, method)
+    def build(x):
+        problem = Problem(op, "jacobian", f, point(x, op), has_aux)
+        check_scalar_output(problem.y_shape, op=op)
+        return problem
 
-    return operator_function(op, f, has_aux, prepare, compute)
+    return operator_function(method, build, names)
 
 
 #: Default limit on the size of a Jacobian `jacobian` computes (bytes): above it, refuse.
@@ -80,14 +80,13 @@ def jacobian(
     """
     op = "jacobian"
     check_callable(f, op)
-    check_method(method, _nested.FIRST_ORDER, op=op)
-    fa = with_aux(f, has_aux, op)
-    compute = lambda m: lambda x: _nested.jacobian(fa, x, m)
+    names = names_for("jacobian")
+    check_method(method, names, op=op)
 
-    def prepare(x):
-        x = as_array(x, op=op)
-        shape = output_shape(f, x, has_aux, op=op)
-        n_bytes = size(shape) * x.size * jnp.dtype(x.dtype).itemsize
+    def build(x):
+        problem = Problem(op, "jacobian", f, as_array(x, op=op), has_aux)
+        x, shape = problem.x, problem.y_shape
+        n_bytes = problem.m * x.size * jnp.dtype(x.dtype).itemsize
         if max_bytes is not None and n_bytes > max_bytes:
             raise ValueError(
                 f"{op}: the Jacobian of f at x of shape {tuple(x.shape)} has shape "
@@ -96,9 +95,9 @@ def jacobian(
                 "batch use nestax.batch_jacobian; to compute it anyway pass a larger max_bytes "
                 "(or None)"
             )
-        return x, _planner.first_order(op, x.size, size(shape), method)
+        return problem
 
-    return operator_function(op, f, has_aux, prepare, compute)
+    return operator_function(method, build, names)
 
 
 def batch_jacobian(
@@ -119,23 +118,24 @@ def batch_jacobian(
     """
     op = "batch_jacobian"
     check_callable(f, op)
-    check_method(method, _nested.FIRST_ORDER, op=op)
-    fa = with_aux(f, has_aux, op)
-    compute = lambda m: lambda xs: _nested.batch_jacobian(fa, xs, m)
+    names = names_for("batch_jacobian")
+    check_method(method, names, op=op)
 
-    def prepare(xs):
+    def build(xs):
         xs = as_array(xs, op=op, arg="xs")
         check_rank(xs, 2, op=op, arg="xs", what="Expected a batch of points, shape (B, d).")
-        shape = output_shape(f, xs, has_aux, op=op)
+        problem = Problem(op, "batch_jacobian", f, xs, has_aux, d=xs.shape[1], m=1)
+        shape = problem.y_shape
         if len(shape) < 1 or shape[0] != xs.shape[0]:
             raise ValueError(
                 f"{op}: `f` must map a batch (B, d) to outputs with the same leading batch size "
                 f"B={xs.shape[0]}; got output shape {shape}"
             )
-        return xs, _planner.first_order(op, xs.shape[1], size(shape[1:]), method)
+        problem.m = math.prod(shape[1:])
+        return problem
 
-    post = lambda xs, jac: _refuse_coupled(fa, xs, jac)
-    return operator_function(op, f, has_aux, prepare, compute, post=post)
+    post = lambda problem, jac: _refuse_coupled(pair(f, has_aux, op), problem.x, jac)
+    return operator_function(method, build, names, post=post)
 
 
 def _refuse_coupled(fa, xs, jac):
@@ -180,17 +180,16 @@ def divergence(
     """
     op = "divergence"
     check_callable(f, op)
-    check_method(method, _nested.FIRST_ORDER, op=op)
-    fa = with_aux(f, has_aux, op)
-    compute = lambda m: lambda x: _nested.divergence(fa, x, m)
+    names = names_for("divergence")
+    check_method(method, names, op=op)
 
-    def prepare(x):
-        x, shape = point(x, f, has_aux, op)
-        if shape != x.shape:
+    def build(x):
+        problem = Problem(op, "divergence", f, point(x, op), has_aux)
+        if problem.y_shape != problem.x.shape:
             raise ValueError(
                 f"{op}: `f` must map R^d to R^d (output shape equal to the input shape "
-                f"{tuple(x.shape)}); got output shape {shape}"
+                f"{tuple(problem.x.shape)}); got output shape {problem.y_shape}"
             )
-        return x, _planner.first_order(op, x.size, x.size, method)
+        return problem
 
-    return operator_function(op, f, has_aux, prepare, compute)
+    return operator_function(method, build, names)

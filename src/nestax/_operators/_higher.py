@@ -5,16 +5,13 @@ from __future__ import annotations
 import numbers
 from collections.abc import Callable, Sequence
 
-from .. import _planner
 from .._custom_types import Array, Point, PointFunction, Scalar
-from .._strategies import _nested
+from .._strategies import names_for
+from .._strategies._protocol import Problem
 from .._validate import check_method
 from ._algebra import Partial, check_alpha
-from ._apply import ENGINE_METHODS, STRATEGIES, plan_terms, run_terms
 from ._choose import operator_function
-from ._common import check_callable, point, size, with_aux
-
-DERIVATIVE_METHODS = ("forward", "reverse")
+from ._common import check_callable, point
 
 
 def derivative(
@@ -39,26 +36,14 @@ def derivative(
     if not isinstance(order, numbers.Integral) or isinstance(order, bool) or order < 1:
         raise ValueError(f"{op}: argument `order` must be an integer >= 1; got {order!r}")
     order = int(order)
-    check_method(method, (*DERIVATIVE_METHODS, *STRATEGIES), op=op)
-    fa = with_aux(f, has_aux, op)
+    names = names_for("derivative")
+    check_method(method, names, op=op)
     terms = {(order,): 1.0}
-    point_fn = lambda z: f(z[0])  # the linear strategies take points of shape (d,) = (1,)
 
-    def compute(m):
-        if m in DERIVATIVE_METHODS:
-            return lambda t: _nested.derivative(fa, t, order, m)
-        return lambda t: run_terms(terms, point_fn, t.reshape(1), has_aux, m)
+    def build(t):
+        return Problem.linear(op, f, point(t, op, rank=0), has_aux, terms, order=order)
 
-    def prepare(t):
-        t, shape = point(t, f, has_aux, op, rank=0)
-        if method in DERIVATIVE_METHODS:
-            p = _planner.derivative(order, size(shape), method)
-        else:
-            nested = _planner.derivative(order, size(shape), "auto").costs
-            p = plan_terms(op, terms, point_fn, t.reshape(1), has_aux, method, dict(nested))
-        return t, p
-
-    return operator_function(op, f, has_aux, prepare, compute, ENGINE_METHODS)
+    return operator_function(method, build, names)
 
 
 def partial(
@@ -78,17 +63,16 @@ def partial(
     op = "partial"
     check_callable(f, op)
     alpha = check_alpha(alpha, op)
-    check_method(method, tuple(STRATEGIES), op=op)
+    names = names_for("partial")
+    check_method(method, names, op=op)
 
-    compute = lambda m: lambda x: run_terms(Partial(alpha).terms(x.size), f, x, has_aux, m)
-
-    def prepare(x):
-        x, _ = point(x, f, has_aux, op)
+    def build(x):
+        x = point(x, op)
         if len(alpha) != x.size:
             raise ValueError(
                 f"{op}: multi-index `alpha`={alpha} has {len(alpha)} entries but `x` has "
                 f"d={x.size} coordinates (shape {tuple(x.shape)}); give one entry per coordinate"
             )
-        return x, plan_terms(op, Partial(alpha).terms(x.size), f, x, has_aux, method)
+        return Problem.linear(op, f, x, has_aux, Partial(alpha).terms(x.size))
 
-    return operator_function(op, f, has_aux, prepare, compute, ENGINE_METHODS)
+    return operator_function(method, build, names)

@@ -4,24 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .. import _planner
 from .._custom_types import Array, Float, Point, PointFunction
-from .._strategies import _nested
-from .._strategies._reduced import InvariantTerms
+from .._strategies import names_for
+from .._strategies._protocol import Problem
+from .._strategies._terms import InvariantTerms
 from .._validate import check_method, check_scalar_output
 from ._algebra import Laplacian
-from ._apply import (
-    ENGINE_METHODS,
-    RANDOMIZED,
-    STRATEGIES,
-    check_options,
-    plan_randomized,
-    plan_terms,
-    run_randomized,
-    run_terms,
-)
+from ._apply import check_options
 from ._choose import operator_function
-from ._common import check_callable, point, size, with_aux
+from ._common import check_callable, point
 
 
 def hessian(
@@ -46,16 +37,15 @@ def hessian(
     """
     op = "hessian"
     check_callable(f, op)
-    check_method(method, _nested.SECOND_ORDER, op=op)
-    fa = with_aux(f, has_aux, op)
-    compute = lambda m: lambda x: _nested.hessian(fa, x, m)
+    names = names_for("hessian")
+    check_method(method, names, op=op)
 
-    def prepare(x):
-        x, shape = point(x, f, has_aux, op)
-        check_scalar_output(shape, op=op)
-        return x, _planner.second_order(op, x.size, 1, method)
+    def build(x):
+        problem = Problem(op, "hessian", f, point(x, op), has_aux)
+        check_scalar_output(problem.y_shape, op=op)
+        return problem
 
-    return operator_function(op, f, has_aux, prepare, compute)
+    return operator_function(method, build, names)
 
 
 def laplacian(
@@ -83,24 +73,13 @@ def laplacian(
     """
     op = "laplacian"
     check_callable(f, op)
-    check_method(method, (*_nested.SECOND_ORDER, *STRATEGIES, *RANDOMIZED), op=op)
+    names = names_for("laplacian")
+    check_method(method, names, op=op)
     check_options(method, options, op)
-    fa = with_aux(f, has_aux, op)
 
-    def compute(m):
-        if m in _nested.SECOND_ORDER:
-            return lambda x: _nested.laplacian(fa, x, m)
-        if m in RANDOMIZED:
-            return lambda x: run_randomized(m, None, f, x, has_aux, options)
-        # the terms are built only if a strategy needs them
-        return lambda x: run_terms(InvariantTerms.of(Laplacian(), x.size), f, x, has_aux, m)
+    def build(x):
+        x = point(x, op)
+        terms = InvariantTerms.of(Laplacian(), x.size)  # built only if a strategy reads them
+        return Problem.linear(op, f, x, has_aux, terms, options=options)
 
-    def prepare(x):
-        x, shape = point(x, f, has_aux, op)
-        if method in RANDOMIZED:
-            return x, plan_randomized(op, method, options)
-        terms = InvariantTerms.of(Laplacian(), x.size)
-        nested = _planner.second_order(op, x.size, size(shape), "auto").costs
-        return x, plan_terms(op, terms, f, x, has_aux, method, extra=dict(nested))
-
-    return operator_function(op, f, has_aux, prepare, compute, ENGINE_METHODS)
+    return operator_function(method, build, names)

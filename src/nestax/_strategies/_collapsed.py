@@ -26,7 +26,8 @@ import jax
 
 from .._taylor import collapsed_directional
 from ._directions import DirectionGroup, count_directions
-from ._taylor import apply_groups
+from ._protocol import LINEAR_KINDS, Declined, Problem, Proposal
+from ._taylor import apply_groups, counts, run_groups
 
 
 def _collapsed_group(f: Callable[..., Any], x: jax.Array, group: DirectionGroup) -> tuple[Any, Any]:
@@ -43,4 +44,31 @@ def apply_collapsed(terms: Any, f: Callable[..., Any], x: Any, *, has_aux: bool 
 
 def cost_collapsed(terms: Any, d: int) -> float:
     """Vectors pushed through the network per point: ``1 + sum_k ((k - 1) R_k + 1)``."""
-    return 1.0 + float(sum((k - 1) * r + 1 for k, r in count_directions(terms, d).items()))
+    return collapsed_passes(count_directions(terms, d))
+
+
+def collapsed_passes(counts: dict[int, int]) -> float:
+    """``1 + sum_k ((k - 1) R_k + 1)`` from ``{k: R_k}``, the directions of each order."""
+    return 1.0 + float(sum((k - 1) * r + 1 for k, r in counts.items()))
+
+
+# --------------------------------------------------------------------------- the protocol
+
+NAMES = ("collapsed",)
+KINDS = {"collapsed": LINEAR_KINDS}
+NEEDS_ENGINE = True
+EXACT = True
+BUILDS_TERMS = frozenset(NAMES)
+LAZY = False
+
+
+def propose(problem: Problem, name: str) -> Proposal | Declined:
+    """Declines where the engine cannot run ``f``; else ``1 + sum_k ((k - 1) R_k + 1)``."""
+    return problem.engine_declined(name) or Proposal(
+        name, collapsed_passes(counts(problem.directions[1])), problem
+    )
+
+
+def run(proposal: Proposal, f: Callable[..., Any], x: Any) -> tuple[Any, Any]:
+    """``(value, aux)`` along the problem's planned directions, top order collapsed."""
+    return run_groups(proposal, f, x, _collapsed_group)

@@ -12,11 +12,11 @@ jvp chains; training step 291 against 357 and 300 µs) and loses at ``d = 2`` (3
 only), as the cost model says. folx computes its biharmonic the same way (folx of folx).
 
 Only operators known to be ``c Δ^m`` with ``m >= 2`` qualify (``Biharmonic()`` and its
-multiples); the planner asks `plan_iterated`.
+multiples); `propose` declines the others.
 
 Example:
     >>> import jax.numpy as jnp
-    >>> from nestax._strategies._reduced import InvariantTerms
+    >>> from nestax._strategies._terms import InvariantTerms
     >>> f = lambda x: jnp.sum(x**4)                      # Δ²f = 24 d
     >>> float(run_iterated(InvariantTerms({2: 1.0}, 3), f, jnp.ones(3), False)[0])
     72.0
@@ -24,15 +24,17 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
 import jax
 
-from .._taylor import unsupported_reason
+from .._taylor import Traced, unsupported_reason
 from .._validate import split_aux
 from ._collapsed import apply_collapsed
-from ._reduced import InvariantTerms
+from ._protocol import LINEAR_KINDS, Declined, Problem, Proposal
+from ._terms import InvariantTerms
 
 
 def _power(terms: Any) -> tuple[int, float] | None:
@@ -67,31 +69,62 @@ def cost_iterated(m: int, d: int) -> float:
     return ITERATED_WEIGHT * float((d + 2) ** m)
 
 
-def plan_iterated(terms: Any, f: Callable[..., Any], x: Any, has_aux: bool) -> tuple[Any, str]:
-    """``(cost per point or None, a sentence for explain)``."""
-    power = _power(terms)
-    if power is None:
-        return None, "iterated Laplacians declined: the operator is not c * Laplacian^m, m >= 2"
-    m, _ = power
-    d = int(x.shape[0])
-    inner = _nest(f, d, m - 1, has_aux)
-    y_only = (lambda z: split_aux(inner(z), True, op="apply")[0]) if has_aux else inner
-    reason = unsupported_reason(y_only, x, order=2)
-    if reason is not None:
-        return None, f"iterated Laplacians declined: the engine cannot run the inner one ({reason})"
-    return cost_iterated(m, d), f"iterated: Laplacian^{m} as {m} nested collapsed Laplacians"
-
-
 def run_iterated(terms: Any, f: Callable[..., Any], x: jax.Array, has_aux: bool):
-    """``(c Δ^m f(x), aux)``."""
-    power = _power(terms)
+    """``(c Δ^m f(x), aux)`` for ``terms`` = ``c Δ^m`` (`InvariantTerms`), ``m >= 2``."""
+    if _power(terms) is None:
+        raise ValueError(f"{_NOT_A_POWER}: got the terms {terms!r}")
+    problem = Problem.linear("apply", f, x, has_aux, terms)
+    return run(Proposal("iterated", cost_iterated(2, 1), problem), f, x)
+
+
+# --------------------------------------------------------------------------- the protocol
+
+NAMES = ("iterated",)
+KINDS = {"iterated": LINEAR_KINDS}
+NEEDS_ENGINE = True
+EXACT = True
+BUILDS_TERMS = frozenset()
+LAZY = True
+
+_NOT_A_POWER = (
+    "apply: method='iterated' needs an operator of the form c * Laplacian^m with m >= 2 "
+    "(such as Biharmonic())"
+)
+
+
+def propose(problem: Problem, name: str) -> Proposal | Declined:
+    """``1.3 (d + 2)^m`` for ``c Δ^m``, ``m >= 2``, once the engine has traced the inner
+    ``Δ^(m-1) f`` (kept for `run`) and can run the outer Laplacian through it."""
+    power = _power(problem.terms)
     if power is None:
-        raise ValueError(
-            "apply: method='iterated' needs an operator of the form c * Laplacian^m with m >= 2 "
-            f"(such as Biharmonic()); got the terms {terms!r}"
-        )
-    m, c = power
-    out = _nest(f, int(x.shape[0]), m, has_aux)(x)
-    value, aux = split_aux(out, has_aux, op="apply")
-    value = jax.tree_util.tree_map(lambda v: c * v, value)
-    return value, aux
+        why = "iterated Laplacians declined: the operator is not c * Laplacian^m, m >= 2"
+        return Declined(name, why, error=f"{_NOT_A_POWER}; this one is not")
+    declined = problem.engine_declined(name)
+    if declined is not None:
+        return declined
+    m, _ = power
+    d, has_aux = problem.d, problem.has_aux
+    try:
+        inner = Traced(_nest(problem.traced, d, m - 1, has_aux), problem.x)
+    except Exception as err:  # an engine failure declines, visibly (auto falls back)
+        why = f"iterated Laplacians declined: the engine failed on the inner one ({err})"
+        return Declined(name, why[:300], Proposal(name, math.nan, problem))
+    reason = unsupported_reason(inner.first() if has_aux else inner, problem.x, order=2)
+    if reason is not None:
+        why = f"iterated Laplacians declined: the engine cannot run the inner one ({reason})"
+        return Declined(name, why, Proposal(name, math.nan, problem, artefacts=inner))
+    note = f"iterated: Laplacian^{m} as {m} nested collapsed Laplacians"
+    return Proposal(name, cost_iterated(m, d), problem, note, inner)
+
+
+def run(proposal: Proposal, f: Callable[..., Any], x: jax.Array) -> tuple[Any, Any]:
+    """``(c Δ^m f(x), aux)``: the outer collapsed Laplacian through the proposal's inner
+    program."""
+    p = proposal.problem
+    m, c = _power(p.terms)
+    inner = proposal.artefacts
+    if inner is None or f is not p.traced:
+        inner = _nest(f, p.d, m - 1, p.has_aux)
+    out = apply_collapsed(_laplacian_terms(p.d), inner, x, has_aux=p.has_aux)
+    value, aux = split_aux(out, p.has_aux, op="apply")
+    return jax.tree_util.tree_map(lambda v: c * v, value), aux

@@ -9,19 +9,23 @@ what the Taylor strategies are tested against.
 All functions take ``fa``, the user's function normalised to return ``(y, aux)`` (``aux`` is
 ``None`` when the user passed ``has_aux=False``), and return ``(value, aux)``.
 
-Costs in forward passes of the network per point (the planner's model): first derivatives of
-``f: R^d -> R^m`` cost about ``d`` tangents forward and ``m`` cotangents in reverse; a Laplacian
-costs ``1 + 2d`` forward-over-reverse; a ``k``-th order nested derivative costs ``2^k``.
+Its names in the strategy protocol (`nestax._strategies._protocol`): ``"forward"`` and
+``"reverse"`` (first derivatives; nested, ``d^k/dt^k``), the four nestings (Hessians and
+Laplacians) and ``"nested"``/``"nested-reverse"`` (any linear operator, `apply_nested`). The cost
+formulas of all of them are below, in forward passes of the network per point.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+
+from ._protocol import FIRST_ORDER_KINDS, LINEAR_KINDS, Problem, Proposal, pair
 
 AuxFn = Callable[[jax.Array], tuple[Any, Any]]
 
@@ -208,3 +212,161 @@ def apply_nested(
                     dirs = [_unit(x, i) for i in idx]
                     total = total + c * _nested_jvp(fa, dirs)(x)[0]
     return total, aux
+
+
+# --------------------------------------------------------------------------- costs
+# In forward passes of the network per point (the planner's unit; see `nestax._planner` for
+# the calibration of the three constants on this machine).
+
+#: A cotangent pulled back by a first-order reverse pass, in tangents pushed forward.
+REVERSE_FACTOR = 1.0
+#: A cotangent pulled back by the *inner* reverse pass of a second-order nesting
+#: (forward-over-reverse, reverse-over-reverse), in tangents: that pass is vmapped over the
+#: outer directions and differentiated again by the training gradient, and runs about 2-2.5
+#: times slower per flop than forward-mode work here (its flops are those of one tangent).
+NESTED_REVERSE_FACTOR = 2.5
+#: One vector of nested ``jax.jvp`` chains, in Taylor-mode vectors (see `nested_chain_cost`).
+NESTED_JVP_WEIGHT = 0.75
+#: Fixed cost of the "nested" strategy's jvp chains (orders >= 3), in Taylor-mode vectors: a
+#: chain is a sequence of small dependent kernels where the Taylor strategies run one batched
+#: pass. Fitted to the training steps of u_xxy, ∂x∂y∂z and ∂x²∂y² (measured nested ÷
+#: collapsed: 1.00, 0.79, 0.78; modelled with it: 1.03, 0.90, 0.89).
+NESTED_CHAIN_OVERHEAD = 2.75
+
+
+def first_order_cost(mode: str, d: int, m: int) -> float:
+    """First derivatives of ``f: R^d -> R^m``: ``1 + d`` forward, ``1 + r m`` reverse."""
+    return 1.0 + d if mode == "forward" else 1.0 + REVERSE_FACTOR * m
+
+
+def second_order_cost(method: str, d: int, m: int, laplacian: bool) -> float:
+    """A Hessian (or, ``laplacian``, its trace) by a nesting of first-order AD.
+
+    ``(1 + d)(1 + r2 m)`` forward-over-reverse, ``1 + 3d`` (Laplacian) or ``1 + 2d + d²``
+    (Hessian) forward-over-forward, ``(1 + d)(1 + r m d)`` reverse-over-forward and
+    ``(1 + r2 m)(1 + r m d)`` reverse-over-reverse.
+    """
+    r, r2 = REVERSE_FACTOR, NESTED_REVERSE_FACTOR
+    if method == "forward-over-forward":
+        return 1.0 + 3 * d if laplacian else 1.0 + 2 * d + d * d
+    return {
+        "forward-over-reverse": (1.0 + d) * (1.0 + r2 * m),
+        "reverse-over-forward": (1.0 + d) * (1.0 + r * m * d),
+        "reverse-over-reverse": (1.0 + r2 * m) * (1.0 + r * m * d),
+    }[method]
+
+
+def nested_chain_cost(terms: Iterable[tuple[int, ...]]) -> float:
+    """Cost of ``∂^α f`` for every multi-index ``α`` in ``terms`` by chains of nested jvps.
+
+    A chain of ``k = |α|`` nested ``jax.jvp`` calls pushes ``2^k`` vectors, but XLA merges the
+    duplicates (a tangent along ``e_i`` pushed twice), so the value costs one vector per
+    distinct sub-multi-index ``β ≤ α`` (``U``: ``k + 1`` along one axis, ``2^k`` for distinct
+    axes). The reverse pass of a training step sees the unmerged ``2^k``: measured, the step
+    costs about ``(U + raw) / 2`` of them, each ``NESTED_JVP_WEIGHT`` of a Taylor-mode vector.
+    Counts include the primal (the chains share it).
+    """
+    seen: set[tuple[int, ...]] = set()
+    raw = 1
+    for alpha in terms:
+        raw += 2 ** sum(alpha) - 1
+        seen.update(itertools.product(*(range(a + 1) for a in alpha)))
+    distinct = max(len(seen), 1)
+    return NESTED_JVP_WEIGHT * (distinct + raw) / 2.0
+
+
+def derivative_cost(mode: str, order: int, m: int) -> float:
+    """``d^k f/dt^k``: ``order`` nested jvps (`nested_chain_cost` of ``(k,)``) forward, or
+    ``2^k r m`` by nested reverse passes."""
+    if mode == "forward":
+        return nested_chain_cost([(order,)])
+    return float(2**order) * REVERSE_FACTOR * max(m, 1)
+
+
+def nested_linear_cost(terms: Mapping[tuple[int, ...], float], d: int) -> float:
+    """Cost of `apply_nested` for these terms.
+
+    One primal; one jvp for all order-1 terms together; one forward-over-reverse Hessian for
+    the order-2 terms; chains of nested jvps (`nested_chain_cost`) for higher orders.
+    """
+    cost = 1.0
+    orders = {sum(a) for a in terms}
+    if 1 in orders:
+        cost += 1.0
+    if 2 in orders:
+        cost += (1.0 + d) * (1.0 + NESTED_REVERSE_FACTOR) - 1.0
+    chains = [a for a in terms if sum(a) >= 3]
+    if chains:
+        # the chains share the primal counted above
+        cost += NESTED_CHAIN_OVERHEAD + nested_chain_cost(chains) - NESTED_JVP_WEIGHT
+    return cost
+
+
+def nested_reverse_cost(terms: Mapping[tuple[int, ...], float], d: int) -> float:
+    """Cost of ``apply_nested(..., innermost="reverse")``: the same nesting with a reverse
+    pass innermost (what differentiates a ``custom_vjp`` function). Each pass pulls a
+    cotangent (``NESTED_REVERSE_FACTOR``) where the forward nesting pushes a tangent; it is
+    only the cheapest candidate when the others cannot run."""
+    return NESTED_REVERSE_FACTOR * nested_linear_cost(terms, d)
+
+
+# --------------------------------------------------------------------------- the protocol
+
+#: In the order that breaks the planner's ties (forward-over-forward before reverse-over-forward:
+#: the Hessian at d <= 2 costs both the same, and pushing only tangents is as fast and stores less).
+NAMES = (
+    *FIRST_ORDER,
+    "forward-over-reverse",
+    "forward-over-forward",
+    "reverse-over-forward",
+    "reverse-over-reverse",
+    "nested",
+    "nested-reverse",
+)
+KINDS = {
+    **{n: FIRST_ORDER_KINDS | {"derivative"} for n in FIRST_ORDER},
+    **{n: frozenset({"hessian", "laplacian"}) for n in SECOND_ORDER},
+    "nested": LINEAR_KINDS,
+    "nested-reverse": LINEAR_KINDS,
+}
+NEEDS_ENGINE = False
+EXACT = True
+BUILDS_TERMS = frozenset({"nested", "nested-reverse"})
+LAZY = False
+
+
+def propose(problem: Problem, name: str) -> Proposal:
+    """Nested first-order AD always applies (JAX's own rules); only its cost varies."""
+    d, m, kind = problem.d, problem.m, problem.kind
+    if name in FIRST_ORDER:
+        if kind == "derivative":
+            cost = derivative_cost(name, problem.order, m)
+        else:
+            cost = first_order_cost(name, d, m)
+    elif name in SECOND_ORDER:
+        cost = second_order_cost(name, d, m, laplacian=kind == "laplacian")
+    elif name == "nested":
+        cost = nested_linear_cost(problem.terms, d)
+    else:
+        cost = nested_reverse_cost(problem.terms, d)
+    return Proposal(name, cost, problem)
+
+
+def run(proposal: Proposal, f: Callable[..., Any], x: jax.Array) -> tuple[Any, Any]:
+    """``(value, aux)`` by the proposal's nesting of ``jax.jvp``/``jax.vjp``."""
+    p, name = proposal.problem, proposal.name
+    if name in ("nested", "nested-reverse"):
+        lf, lx = p.linear_view(f, x)
+        innermost = "reverse" if name == "nested-reverse" else "forward"
+        return apply_nested(p.terms, pair(lf, p.has_aux, p.op), lx, innermost=innermost)
+    fa = pair(f, p.has_aux, p.op)
+    if p.kind == "derivative":
+        return derivative(fa, x, p.order, name)
+    if p.kind == "laplacian":
+        return laplacian(fa, x, name)
+    return {
+        "jacobian": jacobian,
+        "batch_jacobian": batch_jacobian,
+        "divergence": divergence,
+        "hessian": hessian,
+    }[p.kind](fa, x, name)

@@ -48,6 +48,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from ._protocol import Problem, Proposal
+
 PROBES = ("rademacher", "gaussian")
 MODES = ("forward-over-forward", "forward-over-reverse")
 
@@ -161,9 +163,33 @@ def apply_stde(terms, f, x, *, has_aux=False, **options: Any) -> tuple[Any, Any]
     return _mean(stde_samples(terms, f, x, has_aux=has_aux, **options), f, x, has_aux)
 
 
-def cost_randomized(samples: int) -> Callable[[Any, int], float]:
+def cost_randomized(samples: int) -> float:
     """Planner cost in forward passes per point: about ``samples + 2``, whatever ``d``."""
-    return lambda terms, d: float(samples + 2)
+    return float(samples + 2)
+
+
+# --------------------------------------------------------------------------- the protocol
+
+NAMES = ("hutchinson", "stde")
+KINDS = {n: frozenset({"laplacian", "apply"}) for n in NAMES}
+NEEDS_ENGINE = False
+EXACT = False
+BUILDS_TERMS = frozenset(NAMES)
+LAZY = False
+_RUN = {"hutchinson": apply_hutchinson, "stde": apply_stde}
+
+
+def propose(problem: Problem, name: str) -> Proposal:
+    """Named only (``auto`` never picks an inexact estimate); ``samples + 2`` passes."""
+    samples = problem.options.get("samples", 16)
+    return Proposal(name, cost_randomized(samples), problem, f"{samples} samples")
+
+
+def run(proposal: Proposal, f: Callable[..., Any], x: Any) -> tuple[Any, Any]:
+    """``(estimate, aux)`` with the problem's options (``key``, ``samples``, ...)."""
+    p = proposal.problem
+    terms = None if p.kind == "laplacian" else p.terms  # None: the Laplacian, no term list
+    return _RUN[proposal.name](terms, f, x, has_aux=p.has_aux, **p.options)
 
 
 def estimator_variance(

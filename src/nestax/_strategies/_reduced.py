@@ -43,117 +43,25 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._taylor import Readers, batch_size, collapsed_directional, input_readers
+from .._taylor import Readers, Traced, batch_size, collapsed_directional, input_readers
 from .._validate import as_array, check_rank, split_aux
 from ._collapsed import cost_collapsed
-from ._directions import _compositions_nonneg, plan
+from ._directions import plan
 from ._orthonormal import orthonormal_columns
+from ._protocol import LINEAR_KINDS, Declined, Problem, Proposal
+from ._terms import InvariantTerms, _profile_terms, laplacian_power_terms
 
 #: When not under ``vmap`` the basis is paid by one point; under ``vmap`` by the whole batch.
 #: Its cost in forward passes: the readers' Jacobian (``N`` cotangents through the first
 #: linear maps) plus the Gram–Schmidt basis (about ``2k`` passes' worth of flops).
 OVERHEAD_PASSES = lambda n, k: float(n + 2 * k)  # noqa: E731
-
-
-# --------------------------------------------------------------------------- operator profiles
-
-
-def laplacian_power_terms(m: int, k: int) -> dict[tuple[int, ...], float]:
-    r"""The terms of :math:`\Delta^m` in ``k`` dimensions: ``{2 beta: m!/beta!}``, |beta| = m."""
-    if m == 0:
-        return {(0,) * k: 1.0}
-    if m == 1:
-        return {tuple(2 if j == i else 0 for j in range(k)): 1.0 for i in range(k)}
-    out = {}
-    for beta in _compositions_nonneg(m, k):
-        coef = math.factorial(m) // math.prod(math.factorial(b) for b in beta)
-        out[tuple(2 * b for b in beta)] = float(coef)
-    return out
-
-
-def _profile_terms(profile: Mapping[int, float], k: int) -> dict[tuple[int, ...], float]:
-    out: dict[tuple[int, ...], float] = {}
-    for m, c in profile.items():
-        for alpha, v in laplacian_power_terms(m, k).items():
-            out[alpha] = out.get(alpha, 0.0) + c * v
-    return {a: c for a, c in out.items() if c != 0.0}
-
-
-def operator_profile(op: Any) -> dict[int, float]:
-    """``{m: c_m}`` with ``op = sum_m c_m Delta^m``, read off ``op.terms(1)`` (rotation-invariant
-    operators are dimension-free, and in one dimension ``Delta^m = d^(2m)``)."""
-    profile = {}
-    for (a,), c in op.terms(1).items():
-        if a % 2:
-            raise ValueError(f"reduced: {op!r} is not a polynomial in the Laplacian")
-        profile[a // 2] = float(c)
-    return profile
-
-
-class InvariantTerms(Mapping):
-    """The terms of ``sum_m c_m Delta^m`` in ``d`` dimensions, built only when read.
-
-    A Laplacian in d = 10 000 has 10 000 multi-indices of length 10 000 and a biharmonic in
-    d = 1 024 half a million: the reduced strategy never needs them (it plans in ``k``
-    dimensions), the others build them on first access.
-    """
-
-    def __init__(self, profile: Mapping[int, float], d: int):
-        self.profile = {int(m): float(c) for m, c in profile.items() if c != 0.0}
-        self.d = int(d)
-        self._terms: dict[tuple[int, ...], float] | None = None
-
-    @classmethod
-    def of(cls, op: Any, d: int) -> Mapping:
-        """``InvariantTerms`` for a rotation-invariant operator, else ``op.terms(d)``."""
-        return cls(operator_profile(op), d) if op.rotation_invariant else op.terms(d)
-
-    def _dict(self) -> dict[tuple[int, ...], float]:
-        if self._terms is None:
-            self._terms = _profile_terms(self.profile, self.d)
-        return self._terms
-
-    def __getitem__(self, key: tuple[int, ...]) -> float:
-        return self._dict()[key]
-
-    def __iter__(self) -> Iterator[tuple[int, ...]]:
-        return iter(self._dict())
-
-    def __len__(self) -> int:
-        if self._terms is not None:
-            return len(self._terms)
-        return sum(math.comb(self.d + m - 1, m) if m else 1 for m in self.profile)
-
-    def materialized_size(self) -> int:
-        """Integers the full term list would hold (to decide whether to build it)."""
-        return len(self) * self.d
-
-    def summary(self) -> Mapping[tuple[int, ...], float]:
-        """One representative term per order, with the true length (for the planner's
-        one-line summary, without building the list)."""
-        return _Summary(
-            {tuple([2 * m] + [0] * (self.d - 1)): c for m, c in self.profile.items()}, len(self)
-        )
-
-    def __repr__(self) -> str:
-        parts = " + ".join(f"{c:g}*Laplacian^{m}" for m, c in sorted(self.profile.items()))
-        return f"InvariantTerms({parts}, d={self.d})"
-
-
-class _Summary(dict):
-    def __init__(self, items: dict, length: int):
-        super().__init__(items)
-        self._length = length
-
-    def __len__(self) -> int:
-        return self._length
 
 
 class Block(NamedTuple):
@@ -253,6 +161,10 @@ class Basis(NamedTuple):
 
 
 def _y_only(f: Callable[..., Any], has_aux: bool) -> Callable[..., Any]:
+    if not has_aux:
+        return f
+    if isinstance(f, Traced):
+        return f.first()
     return lambda x: split_aux(f(x), has_aux, op="reduced")[0]
 
 
@@ -262,12 +174,14 @@ def reduction_basis(
     *,
     coords: tuple[int, ...] | None = None,
     has_aux: bool = False,
+    readers: Readers | None = None,
 ) -> Basis:
     """The orthonormal basis of the input directions ``f`` reads (optionally of a block).
 
     Computed from the parameters ``f`` closes over, never from ``x`` (any point of the right
     shape will do): call it once per parameter value and pass it to `apply_reduced` to share it
     explicitly. ``q`` is ``None`` when the readers span the whole block (``N >= d_S``).
+    ``readers``: those of ``f`` found already (`input_readers` without the matrix).
 
     Example:
         >>> import jax.numpy as jnp
@@ -280,11 +194,12 @@ def reduction_basis(
     check_rank(x, 1, op="reduced")
     d = x.shape[0]
     g = _y_only(f, has_aux)
-    readers = input_readers(g, x, with_matrix=False)
+    if readers is None:
+        readers = input_readers(g, x, with_matrix=False)
     size = d if coords is None else len(coords)
     if readers.size >= size or readers.size == 0:
         return Basis(None, readers, coords, d)
-    readers = input_readers(g, x)
+    readers = input_readers(g, x, known=readers)
     m = readers.matrix if coords is None else readers.matrix[:, jnp.asarray(coords)]
     return Basis(orthonormal_span(m), readers, coords, d)
 
@@ -330,6 +245,7 @@ def apply_reduced(
     *,
     has_aux: bool = False,
     basis: Basis | None = None,
+    readers: Readers | None = None,
 ) -> Any:
     """``L f(x)`` with the rotation-invariant block of ``L`` applied in the reduced basis.
 
@@ -338,6 +254,7 @@ def apply_reduced(
             is reduced (see `invariant_block`); the rest is computed unreduced.
         f, x, has_aux: as in `apply_collapsed`.
         basis: a precomputed `reduction_basis` (default: computed here, from the parameters).
+        readers: ``f``'s readers found already (for the basis computed here).
 
     Raises:
         ValueError: ``terms`` has no rotation-invariant block of two or more coordinates.
@@ -347,12 +264,9 @@ def apply_reduced(
     d = x.shape[0]
     block = invariant_block(terms, d)
     if block is None:
-        raise ValueError(
-            "reduced: the operator has no block of two or more coordinates on which it is "
-            "invariant under rotations (a polynomial in the Laplacian); use method='collapsed'"
-        )
+        raise ValueError(_NO_BLOCK)
     if basis is None:
-        basis = reduction_basis(f, x, coords=block.coords, has_aux=has_aux)
+        basis = reduction_basis(f, x, coords=block.coords, has_aux=has_aux, readers=readers)
     elif basis.coords != block.coords or basis.d != d:
         raise ValueError(
             f"reduced: argument `basis` was computed for coords={basis.coords} in d={basis.d}; "
@@ -371,42 +285,57 @@ def apply_reduced(
     return (value, aux) if has_aux else value
 
 
-def run_reduced(terms: Any, f: Callable[..., Any], x: Any, has_aux: bool) -> tuple[Any, Any]:
-    """The registry's ``run``: ``(value, aux)``."""
-    out = apply_reduced(terms, f, x, has_aux=has_aux)
-    return out if has_aux else (out, None)
+# --------------------------------------------------------------------------- the protocol
+
+NAMES = ("reduced",)
+KINDS = {"reduced": LINEAR_KINDS}
+NEEDS_ENGINE = True
+EXACT = True
+BUILDS_TERMS = frozenset()
+LAZY = True
 
 
-def plan_reduced(terms: Any, f: Callable[..., Any], x: Any, has_aux: bool) -> tuple[Any, str]:
-    """``(cost per point or None, a sentence for explain)``.
+def propose(problem: Problem, name: str) -> Proposal | Declined:
+    """The reduced cost, from one abstract walk of ``f``'s readers (kept for `run`).
 
     Cost, in forward passes per point: ``1 + sum_k ((k-1) R_k + 1)`` over the operator's
     groups planned in the reduced dimension (Laplacian: ``k + 2``), plus the unreduced
     remainder, plus the basis (``N + 2k`` passes) divided by the batch size seen under
-    ``vmap`` (1 outside it). ``None`` when reduction does not apply.
+    ``vmap`` (1 outside it). Declined (and, if named anyway, run unreduced) when the operator
+    has no rotation-invariant block or ``f`` reads as many directions as the block has.
     """
-    d = int(x.shape[0])
-    block = invariant_block(terms, d)
+    declined = problem.engine_declined(name)
+    if declined is not None:
+        return declined
+    d, terms = problem.d, problem.terms
+    block = invariant_block(terms, d) if problem.kind != "derivative" else None
     if block is None:
-        return None, (
+        why = (
             "input-subspace reduction declined: the operator singles out coordinates (no block "
             "of two or more coordinates on which it is rotation-invariant)"
         )
-    readers = input_readers(_y_only(f, has_aux), x, with_matrix=False)  # abstract: no compute
+        return Declined(name, why, error=_NO_BLOCK)
+    try:
+        readers = input_readers(problem.traced_y, problem.x, with_matrix=False)  # abstract
+    except Exception as err:  # a failure of the walk declines, visibly (auto falls back)
+        why = f"input-subspace reduction declined: the reader walk failed ({err})"
+        return Declined(name, why[:300], Proposal(name, math.nan, problem))
     size = d if block.coords is None else len(block.coords)
     where = (
         "" if block.coords is None else f" on the rotation-invariant block of {size} coordinates"
     )
     if readers.size >= size or readers.size == 0:
         why = readers.describe(d) if readers.readers else "f does not read x"
-        return None, f"input-subspace reduction declined{where}: {why}, and N >= {size}"
+        note = f"input-subspace reduction declined{where}: {why}, and N >= {size}"
+        unreduced = Proposal(name, cost_collapsed(terms, d), problem, artefacts=readers)
+        return Declined(name, note, unreduced)
     k = readers.size
     cost = cost_collapsed(_profile_terms(block.profile, k), k)
     rest = ""
     if block.remainder:
         cost += cost_collapsed(block.remainder, d) - 1.0  # the primal pass is shared
         rest = f"; the other {len(block.remainder)} term(s) unreduced (collapsed)"
-    batch = batch_size(x)
+    batch = batch_size(problem.x)
     cost += OVERHEAD_PASSES(readers.size, k) / batch
     note = (
         f"input-subspace reduction{where}: {readers.describe(d)}; the operator runs in the "
@@ -414,4 +343,18 @@ def plan_reduced(terms: Any, f: Callable[..., Any], x: Any, has_aux: bool) -> tu
         f"~{OVERHEAD_PASSES(readers.size, k):.0f} passes) is shared by the {batch} point(s) of "
         "the batch"
     )
-    return cost, note
+    return Proposal(name, cost, problem, note, readers)
+
+
+_NO_BLOCK = (
+    "reduced: the operator has no block of two or more coordinates on which it is "
+    "invariant under rotations (a polynomial in the Laplacian); use method='collapsed'"
+)
+
+
+def run(proposal: Proposal, f: Callable[..., Any], x: Any) -> tuple[Any, Any]:
+    """``(value, aux)``, the basis from the readers the proposal found."""
+    p = proposal.problem
+    readers = proposal.artefacts if f is p.traced else None
+    out = apply_reduced(p.terms, f, x, has_aux=p.has_aux, readers=readers)
+    return out if p.has_aux else (out, None)

@@ -31,20 +31,28 @@ import jax.numpy as jnp
 from .._taylor import taylor_directional_top
 from .._validate import as_array, check_rank, split_aux
 from ._directions import DirectionGroup, count_directions, plan
+from ._protocol import LINEAR_KINDS, Declined, Problem, Proposal
 
 GroupFn = Callable[[Callable[..., Any], jax.Array, DirectionGroup], tuple[Any, Any]]
 
 
 def apply_groups(
-    terms: Any, f: Callable[..., Any], x: Any, has_aux: bool, per_group: GroupFn, op: str
+    terms: Any,
+    f: Callable[..., Any],
+    x: Any,
+    has_aux: bool,
+    per_group: GroupFn,
+    op: str,
+    planned: tuple[float, tuple[DirectionGroup, ...]] | None = None,
 ) -> Any:
     """Sum ``per_group``'s contributions over the operator's order-groups (shared by strategies).
 
-    ``per_group(f, x, group) -> (f(x), contribution)`` with pytrees shaped like ``f``'s output.
+    ``per_group(f, x, group) -> (f(x), contribution)`` with pytrees shaped like ``f``'s output;
+    ``planned``: the terms' `plan` when already made.
     """
     x = as_array(x, op=op)
     check_rank(x, 1, op=op)
-    c0, groups = plan(terms, x.shape[0], op=op)
+    c0, groups = planned if planned is not None else plan(terms, x.shape[0], op=op)
     out0, total = None, None
     for group in groups:
         y0, part = per_group(f, x, group)
@@ -90,4 +98,44 @@ def apply_taylor(terms: Any, f: Callable[..., Any], x: Any, *, has_aux: bool = F
 
 def cost_taylor(terms: Any, d: int) -> float:
     """Vectors pushed through the network per point: ``1 + sum_k k * R_k``."""
-    return 1.0 + float(sum(k * r for k, r in count_directions(terms, d).items()))
+    return taylor_passes(count_directions(terms, d))
+
+
+def taylor_passes(counts: dict[int, int]) -> float:
+    """``1 + sum_k k R_k`` from ``{k: R_k}``, the directions of each order."""
+    return 1.0 + float(sum(k * r for k, r in counts.items()))
+
+
+def counts(groups: tuple[DirectionGroup, ...]) -> dict[int, int]:
+    """``{order: number of directions}`` of planned groups."""
+    return {g.order: g.size for g in groups}
+
+
+# --------------------------------------------------------------------------- the protocol
+
+NAMES = ("taylor",)
+KINDS = {"taylor": LINEAR_KINDS}
+NEEDS_ENGINE = True
+EXACT = True
+BUILDS_TERMS = frozenset(NAMES)
+LAZY = False
+
+
+def propose(problem: Problem, name: str) -> Proposal | Declined:
+    """Declines where the engine cannot run ``f``; else ``1 + sum_k k R_k``."""
+    return problem.engine_declined(name) or Proposal(
+        name, taylor_passes(counts(problem.directions[1])), problem
+    )
+
+
+def run(proposal: Proposal, f: Callable[..., Any], x: Any) -> tuple[Any, Any]:
+    """``(value, aux)`` along the problem's planned directions."""
+    return run_groups(proposal, f, x, _taylor_group)
+
+
+def run_groups(proposal: Proposal, f: Callable[..., Any], x: Any, per_group: GroupFn):
+    """`apply_groups` for a proposal (shared with "collapsed")."""
+    p = proposal.problem
+    lf, lx = p.linear_view(f, x)
+    out = apply_groups(p.terms, lf, lx, p.has_aux, per_group, proposal.name, p.directions)
+    return out if p.has_aux else (out, None)
