@@ -42,7 +42,9 @@ Run: ``nestax bench operators`` (the harness table; every case gets ``--repeats`
 ``python -m nestax.benchmarks.operators [--repeats 9] [--heavy-repeats 7] [--out DIR]``, which
 gives the cases in `HEAVY` fewer rounds (about 5.5 minutes on this machine when idle) and also
 writes ``operators_summary.md``: per-point times, peak memory, the issue-3 Done-when figures and
-``auto`` against the best nestax method.
+``auto`` against the best nestax method. ``--fingerprints FILE`` times nothing: it writes the
+`fingerprint` of every contender's optimized program, so two versions of nestax can be shown to
+compile every case alike.
 """
 
 from __future__ import annotations
@@ -63,11 +65,11 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 import nestax as nx
 
 from ._harness import Case, Contender, markdown_table, run_cases
+from ._peers import PointOp, peers_for
 
 WIDTH, DEPTH, BATCH, NU = 128, 3, 256, 0.1
 HESSIAN_OF_HESSIAN_D5 = (
@@ -84,9 +86,6 @@ SETTINGS = {
     "memory": "compiled.memory_analysis(): argument + output + temp - alias bytes",
     "times": f"per call, i.e. per batch of {BATCH} points (operators_summary.md: per point)",
 }
-
-PointOp = Callable[[Callable[[jax.Array], jax.Array]], Callable[[jax.Array], jax.Array]]
-
 
 # ----------------------------------------------------------------------------- network
 
@@ -137,96 +136,6 @@ class Problem:
     skip: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
 
 
-def _jet_apply(terms: dict[tuple[int, ...], float], d: int) -> PointOp:
-    """``L u`` with ``jax.experimental.jet`` along nestax's Taylor directions and weights."""
-    from jax.experimental import jet
-
-    operator = functools.reduce(lambda a, b: a + b, (c * nx.Partial(a) for a, c in terms.items()))
-    _, groups = operator.taylor_directions(max(d, 1))
-
-    def build(u):
-        def lu(x):
-            z = x.reshape(-1)
-            g = (lambda v: u(v[0])) if d == 0 else u
-            total = 0.0
-            for group in groups:
-                k = group.order
-                dirs = jnp.asarray(group.directions, z.dtype)
-                zeros = jnp.zeros_like(z)
-
-                def along(v, k=k, zeros=zeros):
-                    _, series = jet.jet(g, (z,), ((v,) + (zeros,) * (k - 1),))
-                    return series[k - 1]
-
-                top = jax.vmap(along)(dirs)
-                total = total + jnp.dot(jnp.asarray(group.weights, z.dtype), top)
-            return total
-
-        return lu
-
-    return build
-
-
-def _nested_jvp_apply(terms: dict[tuple[int, ...], float], d: int) -> PointOp:
-    """``L u`` by one chain of ``|alpha|`` nested ``jax.jvp`` per term, as a user writes it.
-
-    Terms with the same pattern of multiplicities (``(2,)`` for every ``d^2/dx_i^2``,
-    ``(2, 2)`` for every ``d^4/dx_i^2 dx_j^2``) are vmapped over their unit vectors together;
-    a repeated direction is the same traced vector at every level of the chain (as in
-    ``jvp(lambda z: jvp(u, (z,), (e,))[1], (x,), (e,))``), so XLA can merge the repeats. A
-    single term (``d^4/dx^4``, ``u_xxy``) uses constant directions, as written by hand.
-    """
-    groups: dict[tuple[int, ...], list[tuple[list[int], float]]] = {}
-    for alpha, c in terms.items():
-        axes = [i for i, a in enumerate(alpha) if a]
-        groups.setdefault(tuple(alpha[i] for i in axes), []).append((axes, c))
-    n = max(d, 1)
-    eye = np.eye(n, dtype=np.float32)
-
-    def build(u):
-        g0 = (lambda v: u(v[0])) if d == 0 else u
-
-        def lu(x):
-            z = x.reshape(-1)
-            total = 0.0
-            for pattern, group in groups.items():
-                vectors = np.stack([eye[axes] for axes, _ in group])  # (n_terms, s, n)
-                coef = jnp.asarray([c for _, c in group], z.dtype)
-
-                def chain(vs, pattern=pattern):
-                    g = g0
-                    for slot, mult in enumerate(pattern):
-                        for _ in range(mult):
-                            g = functools.partial(
-                                lambda w, g, v: jax.jvp(g, (w,), (v,))[1], g=g, v=vs[slot]
-                            )
-                    return g(z)
-
-                if len(group) == 1:  # one term: constant directions, nothing to vmap
-                    values = chain(jnp.asarray(vectors[0], z.dtype))[None]
-                else:
-                    values = jax.vmap(chain)(jnp.asarray(vectors, z.dtype))
-                total = total + jnp.dot(coef, values)
-            return total
-
-        return lu
-
-    return build
-
-
-def _folx_laplacian(u):
-    import folx
-
-    return lambda x: folx.forward_laplacian(u)(x).laplacian
-
-
-def _folx_biharmonic(u):
-    import folx
-
-    inner = lambda z: folx.forward_laplacian(u)(z).laplacian
-    return lambda x: folx.forward_laplacian(inner)(x).laplacian
-
-
 def _laplacian(d: int) -> Problem:
     exclude = {}
     if d >= 64:
@@ -238,13 +147,7 @@ def _laplacian(d: int) -> Problem:
             "3.5 times the best in the model, about 6 s per step here"
         )
         exclude.update(dict.fromkeys(("forward-over-reverse", "nested"), why))
-    terms = nx.Laplacian().terms(d)
-    peers = {
-        "jax.hessian": (lambda u: lambda x: jnp.trace(jax.hessian(u)(x)), ()),
-        "nested jvp": (_nested_jvp_apply(terms, d), ()),
-        "folx": (_folx_laplacian, ("folx",)),
-        "jet": (_jet_apply(terms, d), ()),
-    }
+    peers = peers_for("laplacian", nx.Laplacian().terms(d), d)
     return Problem(
         f"laplacian d={d}",
         d,
@@ -263,15 +166,7 @@ def _biharmonic(d: int) -> Problem:
     if d >= 5:
         why = HESSIAN_OF_HESSIAN_D5
         skip = {"value": {"jax.hessian": why}, "step": {"jax.hessian": why}}
-    peers = {
-        "jax.hessian": (
-            lambda u: lambda x: jnp.einsum("iijj->", jax.hessian(jax.hessian(u))(x)),
-            (),
-        ),
-        "nested jvp": (_nested_jvp_apply(terms, d), ()),
-        "folx": (_folx_biharmonic, ("folx",)),
-        "jet": (_jet_apply(terms, d), ()),
-    }
+    peers = peers_for("biharmonic", terms, d)
     return Problem(
         f"biharmonic d={d}",
         d,
@@ -284,23 +179,7 @@ def _biharmonic(d: int) -> Problem:
 
 
 def _fourth_1d() -> Problem:
-    terms = {(4,): 1.0}
-
-    def grads(u):
-        g = u
-        for _ in range(4):
-            g = jax.grad(g)
-        return g
-
-    def folx_1d(u):
-        return lambda t: _folx_biharmonic(lambda z: u(z[0]))(t[None])
-
-    peers = {
-        "jax.hessian": (grads, ()),
-        "nested jvp": (_nested_jvp_apply(terms, 0), ()),
-        "folx": (folx_1d, ("folx",)),
-        "jet": (_jet_apply(terms, 0), ()),
-    }
+    peers = peers_for("d4/dt4", {(4,): 1.0}, 0)
     return Problem(
         "d4/dx4 1-D",
         0,
@@ -314,22 +193,7 @@ def _fourth_1d() -> Problem:
 
 def _uxxy() -> Problem:
     alpha = (2, 1)
-    terms = {alpha: 1.0}
-
-    def hess_grad(u):
-        return lambda x: jax.grad(lambda z: jax.hessian(u)(z)[0, 0])(x)[1]
-
-    def grad_grad_grad(u):
-        gx = lambda z: jax.grad(u)(z)[0]
-        gxx = lambda z: jax.grad(gx)(z)[0]
-        return lambda x: jax.grad(gxx)(x)[1]
-
-    peers = {
-        "jax.hessian": (hess_grad, ()),
-        "jax.grad nested": (grad_grad_grad, ()),
-        "nested jvp": (_nested_jvp_apply(terms, 2), ()),
-        "jet": (_jet_apply(terms, 2), ()),
-    }
+    peers = peers_for("u_xxy", {alpha: 1.0}, 2)
     return Problem(
         "u_xxy 2-D",
         2,
@@ -343,31 +207,7 @@ def _uxxy() -> Problem:
 
 def _heat() -> Problem:
     op = nx.Partial((1, 0, 0)) - NU * (nx.Partial((0, 2, 0)) + nx.Partial((0, 0, 2)))
-    terms = op.terms(3)
-
-    def hess(u):
-        def lu(x):
-            g, h = jax.grad(u)(x), jax.hessian(u)(x)
-            return g[0] - NU * (h[1, 1] + h[2, 2])
-
-        return lu
-
-    def folx_heat(u):
-        import folx
-
-        def lu(x):
-            lap = folx.forward_laplacian(lambda s: u(jnp.concatenate([x[:1], s])))(x[1:]).laplacian
-            ut = jax.jvp(u, (x,), (jnp.eye(3, dtype=x.dtype)[0],))[1]
-            return ut - NU * lap
-
-        return lu
-
-    peers = {
-        "jax.hessian": (hess, ()),
-        "nested jvp": (_nested_jvp_apply(terms, 3), ()),
-        "folx": (folx_heat, ("folx",)),
-        "jet": (_jet_apply(terms, 3), ()),
-    }
+    peers = peers_for("heat", op.terms(3), 3)
     return Problem(
         "heat 3-D",
         3,
@@ -400,7 +240,7 @@ class Compiled:
     step: Callable[[], Any]
     compile_s: float
     peak_bytes: int
-    fingerprint: str = ""  # hash of the optimized HLO, source locations stripped
+    fingerprint: str = ""  # `fingerprint` of the optimized HLO
 
 
 def compile_job(problem: Problem, build: PointOp, mode: str) -> Compiled:
@@ -435,10 +275,26 @@ def compile_job(problem: Problem, build: PointOp, mode: str) -> Compiled:
         )
     except Exception:  # some backends have no memory analysis  # noqa: S110
         pass
-    hlo = re.sub(r"metadata=\{[^}]*\}", "", compiled.as_text())
-    hlo = "\n".join(line for line in hlo.splitlines() if not line.startswith("HloModule"))
-    fingerprint = hashlib.sha256(hlo.encode()).hexdigest()[:16]
-    return Compiled(lambda: compiled(params, xs), compile_s, peak, fingerprint)
+    return Compiled(lambda: compiled(params, xs), compile_s, peak, fingerprint(compiled.as_text()))
+
+
+#: The parts of an optimized HLO text that say where it came from, not what it computes: the
+#: source-location tables (file and function names, stack frames) and the references to them.
+_SOURCE_TABLES = re.compile(r"^(FileNames|FunctionNames|FileLocations|StackFrames)$|^\d+ ")
+
+
+def fingerprint(hlo: str) -> str:
+    """A hash of what an optimized HLO text computes: without its source locations and with
+    its instruction names numbered in order of appearance (XLA's numbering depends on what the
+    process compiled before), so that it is comparable across processes and versions."""
+    hlo = re.sub(r"metadata=\{[^}]*\}|stack_frame_id=\d+", "", hlo)
+    lines = (line for line in hlo.splitlines() if not line.startswith("HloModule"))
+    hlo = "\n".join(line for line in lines if not _SOURCE_TABLES.match(line))
+    names: dict[str, str] = {}
+    hlo = re.sub(
+        r"%?[A-Za-z_][\w\-]*(\.\d+)+", lambda m: names.setdefault(m[0], f"v{len(names)}"), hlo
+    )
+    return hashlib.sha256(hlo.encode()).hexdigest()[:16]
 
 
 def _mib(n: int) -> str:
@@ -469,24 +325,31 @@ def batched_plan(problem: Problem, u: Callable[[jax.Array], jax.Array]) -> nx.Pl
     return captured[0]
 
 
-def build_case(problem: Problem, mode: str) -> Case:
-    """Compile every contender of ``problem`` in ``mode``; notes carry memory and compile time."""
+Entry = tuple[str, PointOp, tuple[str, ...], str]  # name, builder, requirements, note
+
+
+def entries(problem: Problem, mode: str) -> tuple[nx.Plan, list[Entry], list[str]]:
+    """``auto``'s plan, the contenders of ``problem`` in ``mode`` and why others are not timed."""
     params, net = mlp(max(problem.d, 1))
     u0 = (lambda t: net(params, t[None])) if problem.d == 0 else (lambda x: net(params, x))
     plan = batched_plan(problem, u0)
-    entries: list[tuple[str, PointOp, tuple[str, ...], str]] = [
-        (REFERENCE, problem.nestax("auto"), (), f"auto picked {plan.method}")
-    ]
-    entries += [
+    out: list[Entry] = [(REFERENCE, problem.nestax("auto"), (), f"auto picked {plan.method}")]
+    out += [
         (f"nestax {m}", problem.nestax(m), (), "") for m in plan.costs if m not in problem.exclude
     ]
     skipped = problem.skip.get(mode, {})
-    entries += [(n, b, req, "") for n, (b, req) in problem.peers.items() if n not in skipped]
+    out += [(n, b, req, "") for n, (b, req) in problem.peers.items() if n not in skipped]
     notes = [f"nestax {m} not timed: {why}" for m, why in problem.exclude.items()]
     notes += [f"{n} not timed: {why}" for n, why in skipped.items()]
+    return plan, out, notes
+
+
+def build_case(problem: Problem, mode: str) -> Case:
+    """Compile every contender of ``problem`` in ``mode``; notes carry memory and compile time."""
+    plan, contenders_in, notes = entries(problem, mode)
     contenders = []
     fingerprints: dict[str, str] = {}
-    for name, build, requires, note in entries:
+    for name, build, requires, note in contenders_in:
         if any(importlib.util.find_spec(r) is None for r in requires):
             contenders.append(Contender(name, _failing(RuntimeError()), requires=requires))
             continue
@@ -669,6 +532,22 @@ def summary(report: dict[str, Any], load: tuple[float, float] | None = None) -> 
     return "\n".join(out) + "\n"
 
 
+def write_fingerprints(keys: Sequence[tuple[Problem, str]], path: Path) -> dict[str, str]:
+    """``{"case · contender": fingerprint}`` of every contender that compiles, written to
+    ``path``: two versions of nestax whose files agree compile every case to the same
+    optimized programs (so a refactoring that keeps them changes no timing)."""
+    found = {}
+    for problem, mode in keys:
+        for name, build, requires, _ in entries(problem, mode)[1]:
+            if all(importlib.util.find_spec(r) for r in requires):
+                key = f"{problem.name} · {mode} · {name}"
+                found[key] = compile_job(problem, build, mode).fingerprint
+                print(key, found[key], flush=True)
+    path.write_text(json.dumps(found, indent=1) + "\n")
+    print(f"wrote {path}")
+    return found
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Run the suite, write ``operators.{json,md}`` and ``operators_summary.md``.
 
@@ -680,8 +559,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--heavy-repeats", type=int, default=7)
     parser.add_argument("--out", default="benchmarks/results")
     parser.add_argument("--only", default="", help="run the cases whose name contains this")
+    parser.add_argument(
+        "--fingerprints",
+        metavar="FILE",
+        help="time nothing: write every contender's program fingerprint to FILE (JSON)",
+    )
     args = parser.parse_args(argv)
     keys = [k for k in case_keys() if args.only in f"{k[0].name} · {k[1]}"]
+    if args.fingerprints:
+        return write_fingerprints(keys, Path(args.fingerprints))
     heavy = [k for k in keys if f"{k[0].name} · {k[1]}" in HEAVY]
     light = [k for k in keys if k not in heavy]
     load0 = os.getloadavg()[0]

@@ -39,6 +39,7 @@ import numpy as np
 import nestax as nx
 
 from ._harness import Case, Contender, run_cases
+from ._peers import PEERS
 
 LAPLACIAN = {"dims": (64, 256, 1024, 4096), "width": 128, "depth": 3, "batch": 256}
 BIHARMONIC = {"dims": (64, 256), "width": 16, "depth": 3, "batch": 32}
@@ -87,13 +88,6 @@ def _nestax(kind: str, method: str = "auto"):
     return lambda u: nx.apply(nx.Biharmonic(), u, method=method)
 
 
-def _folx(kind: str):
-    import folx
-
-    lap = lambda u: lambda x: folx.forward_laplacian(u)(x).laplacian
-    return lap if kind == "laplacian" else (lambda u: lap(lap(u)))
-
-
 def _hutchinson(kind: str, samples: int, seed: int = 1):
     """Rademacher ``v^T H v`` (Laplacian) or Gaussian ``D_v^4 u / 3`` (biharmonic), inline."""
 
@@ -116,15 +110,13 @@ def _hutchinson(kind: str, samples: int, seed: int = 1):
 @functools.cache
 def _built(kind: str, contender: str, d: int, samples: int = 0):
     cfg = LAPLACIAN if kind == "laplacian" else BIHARMONIC
-    if contender == "nestax":
-        op = _nestax(kind)
-    elif contender == "nestax collapsed":
-        op = _nestax(kind, "collapsed")
-    elif contender == "folx":
-        op = _folx(kind)
-    else:
-        op = _hutchinson(kind, samples)
-    return _step(op, d, cfg)
+    contenders = {
+        "nestax": lambda: _nestax(kind),
+        "nestax collapsed": lambda: _nestax(kind, "collapsed"),
+        "folx": lambda: PEERS["folx"].builders[kind](None, d),
+        "hutchinson": lambda: _hutchinson(kind, samples),
+    }
+    return _step(contenders[contender](), d, cfg)
 
 
 def _runner(kind: str, contender: str, d: int, samples: int = 0):
