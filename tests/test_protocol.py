@@ -45,7 +45,7 @@ def test_proposals_and_declines_carry_their_reasons():
     out = _strategies.REGISTRY["reduced"].propose(p, "reduced")
     assert isinstance(out, Declined) and "singles out coordinates" in out.reason
     out = _strategies.REGISTRY["collapsed"].propose(p, "collapsed")
-    assert isinstance(out, Proposal) and out.cost == 2.0  # one direction of order 2: 1 + 1
+    assert isinstance(out, Proposal) and out.cost == 3.0  # one direction of order 2: 1 + (1 + 1)
     value, aux = _strategies.REGISTRY["collapsed"].run(out, p.traced, p.x)
     assert aux is None
     assert_close(value, jax.hessian(f)(jnp.ones(5))[0, 0])
