@@ -25,9 +25,9 @@ from typing import Any
 import jax
 
 from .._taylor import collapsed_directional
-from ._directions import DirectionGroup, count_directions
+from ._directions import DirectionGroup, count_directions, counts
 from ._protocol import LINEAR_KINDS, Declined, Problem, Proposal
-from ._taylor import apply_groups, counts, run_groups
+from ._taylor import apply_groups, run_groups
 
 
 def _collapsed_group(f: Callable[..., Any], x: jax.Array, group: DirectionGroup) -> tuple[Any, Any]:

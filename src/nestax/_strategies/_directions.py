@@ -319,5 +319,9 @@ def _interpolate(order: int, terms: tuple, d: int) -> DirectionGroup:
 
 def count_directions(terms: Any, d: int) -> dict[int, int]:
     """``{order: number of directions}`` for the cost models."""
-    _, groups = plan(terms, d, op="cost")
+    return counts(plan(terms, d, op="cost")[1])
+
+
+def counts(groups: tuple[DirectionGroup, ...]) -> dict[int, int]:
+    """``{order: number of directions}`` of planned groups."""
     return {g.order: g.size for g in groups}

@@ -52,8 +52,8 @@ import numpy as np
 
 from .._taylor import Readers, Traced, batch_size, collapsed_directional, input_readers
 from .._validate import as_array, check_rank, split_aux
-from ._collapsed import cost_collapsed
-from ._directions import plan
+from ._collapsed import collapsed_passes, cost_collapsed
+from ._directions import counts, plan
 from ._orthonormal import orthonormal_columns
 from ._protocol import LINEAR_KINDS, Declined, Problem, Proposal
 from ._terms import InvariantTerms, _profile_terms, laplacian_power_terms
@@ -327,7 +327,8 @@ def propose(problem: Problem, name: str) -> Proposal | Declined:
     if readers.size >= size or readers.size == 0:
         why = readers.describe(d) if readers.readers else "f does not read x"
         note = f"input-subspace reduction declined{where}: {why}, and N >= {size}"
-        unreduced = Proposal(name, cost_collapsed(terms, d), problem, artefacts=readers)
+        unreduced_cost = collapsed_passes(counts(problem.directions[1]))  # planned once
+        unreduced = Proposal(name, unreduced_cost, problem, artefacts=readers)
         return Declined(name, note, unreduced)
     k = readers.size
     cost = cost_collapsed(_profile_terms(block.profile, k), k)

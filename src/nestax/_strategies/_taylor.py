@@ -30,7 +30,7 @@ import jax.numpy as jnp
 
 from .._taylor import taylor_directional_top
 from .._validate import as_array, check_rank, split_aux
-from ._directions import DirectionGroup, count_directions, plan
+from ._directions import DirectionGroup, count_directions, counts, plan
 from ._protocol import LINEAR_KINDS, Declined, Problem, Proposal
 
 GroupFn = Callable[[Callable[..., Any], jax.Array, DirectionGroup], tuple[Any, Any]]
@@ -104,11 +104,6 @@ def cost_taylor(terms: Any, d: int) -> float:
 def taylor_passes(counts: dict[int, int]) -> float:
     """``1 + sum_k k R_k`` from ``{k: R_k}``, the directions of each order."""
     return 1.0 + float(sum(k * r for k, r in counts.items()))
-
-
-def counts(groups: tuple[DirectionGroup, ...]) -> dict[int, int]:
-    """``{order: number of directions}`` of planned groups."""
-    return {g.order: g.size for g in groups}
 
 
 # --------------------------------------------------------------------------- the protocol
