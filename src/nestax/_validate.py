@@ -76,11 +76,6 @@ def split_aux(out: Any, has_aux: bool, *, op: str) -> tuple[Any, Any]:
     return out
 
 
-def output_shape(f: Any, x: jax.Array, has_aux: bool, *, op: str) -> tuple[int, ...]:
-    """Shape of ``f(x)`` (its first element when ``has_aux``), found without computing it."""
-    return shape_of(jax.eval_shape(f, x), has_aux, op=op)
-
-
 def shape_of(out: Any, has_aux: bool, *, op: str) -> tuple[int, ...]:
     """Shape of ``y`` in an output ``out`` of ``f`` (or its shape), ``(y, aux)`` if ``has_aux``."""
     y, _ = split_aux(out, has_aux, op=op)
