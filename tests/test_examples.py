@@ -2,6 +2,7 @@
 mode) and a short training run each. References are independent of nestax's operators."""
 
 import json
+import pathlib
 
 import equinox as eqx
 import jax
@@ -11,7 +12,8 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 import nestax as nx
-from nestax.examples import EXAMPLES, seed_batchnorm, seed_cos, seed_ude
+import nestax.examples as examples_package
+from nestax.examples import EXAMPLES, Entry, Registry, seed_batchnorm, seed_cos, seed_ude
 
 from ._helpers import assert_close
 
@@ -25,6 +27,39 @@ def test_registry_lists_the_seeds():
     for example in EXAMPLES.values():
         module = example.load()
         assert callable(module.run) and module.DEFAULT_ITERS >= 1
+        # what was read from the source without importing is what the module says
+        assert (module.NAME, module.SUMMARY) == (example.name, example.summary)
+
+
+def test_every_example_file_is_found():
+    """Each public module that has a ``run`` is registered: an example is its file alone."""
+    directory = pathlib.Path(examples_package.__file__).parent
+    with_run = {
+        path.stem
+        for path in directory.glob("[!_]*.py")
+        if "\ndef run(" in path.read_text(encoding="utf-8")
+    }
+    assert with_run == {e.module.rsplit(".", 1)[1] for e in EXAMPLES.values()}
+
+
+def test_discover_registers_a_new_file_without_importing_it(tmp_path, monkeypatch):
+    package = tmp_path / "my_examples"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "_helper.py").write_text('NAME = "hidden"\nSUMMARY = "private: skipped"\n')
+    (package / "notes.py").write_text('NAME = "no-summary"\n')  # not an example: skipped
+    (package / "wave.py").write_text(
+        'raise RuntimeError("imported")\nNAME: str = "wave"\n'
+        'SUMMARY = ("u_tt = c² u_xx "\n    "on a string")\n'
+    )
+    (package / "seed_x.py").write_text('NAME = "seed-x"\nSUMMARY = "a seed"\n')
+    registry = Registry("example")
+    registry.discover("my_examples", package)
+    assert list(registry) == ["seed-x", "wave"]  # seeds first, then by name
+    assert registry["wave"] == Entry("wave", "my_examples.wave", "u_tt = c² u_xx on a string")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(RuntimeError, match="imported"):  # the module runs only on load
+        registry["wave"].load()
 
 
 # ----------------------------------------------------------------------------- seed-cos

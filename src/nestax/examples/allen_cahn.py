@@ -68,6 +68,10 @@ from nestax import pinn
 from . import _run, allen_cahn_reference
 
 NAME = "allen-cahn"
+SUMMARY = (
+    "Allen–Cahn u_t − 1e-4 u_xx + 5u³ − 5u = 0 (PirateNet benchmark), Fourier-feature "
+    "periodicity, exact IC, causal Adam → Gauss–Newton"
+)
 ADAM_STEPS = 1000
 DEFAULT_ITERS = 1600  # causal Adam 1 000, then Gauss-Newton 3 x 200 (RAD between rounds)
 ROUNDS = 3

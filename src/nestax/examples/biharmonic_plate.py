@@ -30,6 +30,7 @@ from nestax import pinn
 from . import _run
 
 NAME = "biharmonic"
+SUMMARY = "simply supported plate Δ²u = 4π⁴ sin πx sin πy (Navier), 4th-order residual"
 DEFAULT_ITERS = 3000
 
 

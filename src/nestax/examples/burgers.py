@@ -47,6 +47,9 @@ from nestax import pinn
 from . import _run, burgers_reference
 
 NAME = "burgers"
+SUMMARY = (
+    "Burgers u_t + u u_x = (0.01/π) u_xx (Raissi), exact IC/BC ansatz, Adam → Gauss–Newton + RAD"
+)
 DEFAULT_ITERS = 1380  # Adam 1 000 + Gauss-Newton 80, then 6 RAD rounds of 50 Gauss-Newton
 ADAM_STEPS = 1000
 ROUNDS = 7

@@ -49,6 +49,10 @@ from ..pinn import plot_curves, plot_losses, stage_boundaries
 from . import _run
 
 NAME = "hamiltonian"
+SUMMARY = (
+    "pendulum learned as a Hamiltonian network: rhs = J∇H_θ (nx.gradient) trained through "
+    "diffrax; learned-energy drift on held-out trajectories"
+)
 DEFAULT_ITERS = 1500  # 1000 Adam + 500 L-BFGS
 ADAM_FRACTION = 2 / 3
 LEARNING_RATE = 3e-3

@@ -31,6 +31,7 @@ from nestax import pinn
 from . import _run
 
 NAME = "heat"
+SUMMARY = "heat equation u_t = 0.4 u_xx, soft initial/boundary terms, learning-rate annealing"
 DEFAULT_ITERS = 500  # Adam 166 + Gauss-Newton 334
 KAPPA = 0.4
 

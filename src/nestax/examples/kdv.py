@@ -30,6 +30,7 @@ from nestax import pinn
 from . import _run
 
 NAME = "kdv"
+SUMMARY = "KdV soliton u_t + 6uu_x + u_xxx = 0 (third order), exact initial data, Adam → L-BFGS"
 DEFAULT_ITERS = 4000
 C, X0, T1, L = 1.0, -2.0, 4.0, 10.0
 

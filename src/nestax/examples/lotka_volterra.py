@@ -99,6 +99,10 @@ from . import _run
 from .seed_ude import init_network, lotka_volterra, make_data
 
 NAME = "lotka-volterra"
+SUMMARY = (
+    "Lotka–Volterra missing physics (SciML tutorial): UDE, Adam → L-BFGS → Gauss–Newton, then "
+    "SINDy (pysindy) recovers −βuv, γuv; --set regularize=true adds the seed's Σ‖∂U₁/∂(x,1)‖²"
+)
 DEFAULT_ITERS = 5000  # 1000 warm-up (Adam on windows) + 2000 Adam + 1700 L-BFGS + 300 G-N
 FRACTIONS = (0.2, 0.4, 0.06)  # warm-up, Adam, Gauss-Newton; L-BFGS gets the rest
 LEARNING_RATE = 1e-3  # the tutorial's Adam

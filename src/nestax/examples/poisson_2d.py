@@ -40,6 +40,9 @@ from nestax import pinn
 from . import _run
 
 NAME = "poisson-2d"
+SUMMARY = (
+    "Δu = −sin 4πx sin 4πy on [0,1]², hard Dirichlet constraint, Adam → Gauss–Newton (float64)"
+)
 DEFAULT_ITERS = 600  # Adam 200 + Gauss-Newton 400
 SCALE = 1.0 / (32 * jnp.pi**2)
 K = 4 * jnp.pi

@@ -33,6 +33,7 @@ from nestax import pinn
 from . import _run
 
 NAME = "poisson-smooth"
+SUMMARY = "−Δu = 2π² sin πx sin πy on [0,1]² (ENGD paper), hard constraint, Adam → Gauss–Newton"
 DEFAULT_ITERS = 600  # Adam 200 + Gauss-Newton 400
 F_SCALE = 2 * jnp.pi**2
 

@@ -40,6 +40,7 @@ from ..pinn import plot_losses
 from . import _run
 
 NAME = "seed-batchnorm"
+SUMMARY = "Dense→BatchNorm→Dense; loss Σ(ŷ−y)² + ‖∂ŷ/∂x‖² with the full batch Jacobian (Lux manual)"
 DEFAULT_ITERS = 1000
 LEARNING_RATE = 1e-2
 BATCH = 10

@@ -41,6 +41,7 @@ from ..pinn import plot_curves, plot_losses
 from . import _run
 
 NAME = "seed-cos"
+SUMMARY = "tanh net 1→12→12→12→1; loss Σ(d/dt Σ N(t)² − cos t)² on 16 points (Lux manual)"
 DEFAULT_ITERS = 2000
 LEARNING_RATE = 1e-3
 N_POINTS = 16

@@ -55,6 +55,7 @@ from ..pinn import plot_curves, plot_losses
 from . import _run
 
 NAME = "seed-ude"
+SUMMARY = "Lotka–Volterra UDE with a Σ‖∂U₁/∂(x,1)‖² penalty, solved with diffrax (Discourse seed)"
 DEFAULT_ITERS = 3000  # 1333 warm-up (Adam on windows) + 1667 L-BFGS on the seed's loss
 WARMUP_FRACTION = 4 / 9
 WINDOW = 5  # observations per multiple-shooting window of the warm-up

@@ -50,6 +50,9 @@ from nestax import pinn
 from . import _run
 
 NAME = "sine-gordon-nd"
+SUMMARY = (
+    "Δu + sin u = g on the unit ball in d dimensions (d = 1 000), STDE or exact reduced Laplacian"
+)
 DEFAULT_ITERS = 3000
 ESTIMATORS = ("stde", "hutchinson", "exact")
 
