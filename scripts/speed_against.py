@@ -1,15 +1,17 @@
 """Speed kept? nestax at a git revision against the working tree, in one process, interleaved.
 
-Every training step of the ``operators`` suite (``step`` cases: gradient over the weights of the
-mean squared operator, tanh MLP 128x3, batch 256, float32) and of the ``reduction`` suite
-(Laplacian d = 64 ... 4096, biharmonic d = 64, 256), each with ``method="auto"``, compiled once
-by the current nestax and once by nestax at ``REV``, timed alternately by the benchmark
-harness. Absolute times move with the machine; a ratio paired within rounds does not. The
-script also says, per shape, whether the two optimized programs are the same (the canonical
-fingerprint of ``nestax.benchmarks.operators``): the same program runs at the same speed, so
-a ratio away from 1 there is the measurement's noise.
+Every training step of the ``seeds`` suite (the nestax contender of each seed problem, built by
+each version's own copy of the suite and the examples), of the ``operators`` suite (``step``
+cases: gradient over the weights of the mean squared operator, tanh MLP 128x3, batch 256,
+float32) and of the ``reduction`` suite (Laplacian d = 64 ... 4096, biharmonic d = 64, 256),
+each with ``method="auto"``, built once by the current nestax and once by nestax at ``REV``,
+timed alternately by the benchmark harness. Absolute times move with the machine; a ratio
+paired within rounds does not. The script also says, per shape, whether the two optimized
+programs are the same (the canonical fingerprint of ``nestax.benchmarks.operators``; not for
+the seeds): the same program runs at the same speed, so there a ratio away from 1 is the
+measurement's noise.
 
-    .venv/bin/python scripts/speed_against.py a5fa0b9 [--suite operators|reduction|both]
+    .venv/bin/python scripts/speed_against.py a5fa0b9 [--suite seeds|operators|reduction|all]
                                                        [--repeats 15]
 
 ``REV`` is exported with ``git archive`` into a temporary folder as the package
@@ -50,18 +52,25 @@ def export(rev: str, into: pathlib.Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("rev")
-    parser.add_argument("--suite", choices=("operators", "reduction", "both"), default="both")
+    parser.add_argument(
+        "--suite", choices=("seeds", "operators", "reduction", "all"), default="all"
+    )
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--out", default="runs/speed_against")
     args = parser.parse_args()
+    import jax
+
+    # the seeds suite's setting (synchronous CPU dispatch), before JAX's first computation
+    jax.config.update("jax_cpu_enable_async_dispatch", False)
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="nestax_old_"))
     export(args.rev, tmp)
     sys.path.insert(0, str(tmp))
 
     import nestax_old as old
+    from nestax_old.benchmarks import seeds as old_seeds
 
     import nestax as new
-    from nestax.benchmarks import operators, reduction
+    from nestax.benchmarks import operators, reduction, seeds
     from nestax.benchmarks._harness import Case, Contender, run_cases
 
     def builders(nx):
@@ -87,7 +96,16 @@ def main() -> None:
         return Case(name, "", contenders, reference="new")
 
     cases, same = [], {}
-    if args.suite in ("operators", "both"):
+    if args.suite in ("seeds", "all"):
+        for case_new, case_old in zip(seeds.cases(), old_seeds.cases(), strict=True):
+            pair = [
+                next(c for c in k.contenders if c.name == "nestax") for k in (case_new, case_old)
+            ]
+            contenders = [
+                Contender(who, c.make) for who, c in zip(("new", args.rev), pair, strict=True)
+            ]
+            cases.append(Case(case_new.name, "", contenders, reference="new"))
+    if args.suite in ("operators", "all"):
         for problem in operators.problems():
             jobs = [
                 operators.compile_job(problem, build(nx, problem.name), "step") for nx in (new, old)
@@ -95,7 +113,7 @@ def main() -> None:
             same[problem.name] = jobs[0].fingerprint == jobs[1].fingerprint
             steps = zip(("new", args.rev), (job.step for job in jobs), strict=True)
             cases.append(case(f"{problem.name} · step", steps))
-    if args.suite in ("reduction", "both"):
+    if args.suite in ("reduction", "all"):
         for kind, cfg in (("laplacian", reduction.LAPLACIAN), ("biharmonic", reduction.BIHARMONIC)):
             for d in cfg["dims"]:
                 steps, prints = [], []
