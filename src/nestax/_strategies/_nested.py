@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 
 from ._protocol import FIRST_ORDER_KINDS, LINEAR_KINDS, Problem, Proposal, pair
+from ._terms import InvariantTerms
 
 AuxFn = Callable[[jax.Array], tuple[Any, Any]]
 
@@ -283,13 +284,44 @@ def derivative_cost(mode: str, order: int, m: int) -> float:
     return float(2**order) * REVERSE_FACTOR * max(m, 1)
 
 
+def _invariant_chain_cost(profile: Mapping[int, float], d: int) -> float:
+    r"""`nested_chain_cost` of the terms of :math:`\Delta^m`, ``m`` in ``profile``, counted
+    without listing them (a Laplacian power in d = 20 000 has 2·10⁸ terms).
+
+    :math:`\Delta^m` has :math:`N_m = \binom{d+m-1}{m}` terms :math:`2\beta`, :math:`|\beta|
+    = m`, each of order ``2m``, so ``raw`` is :math:`1 + \sum_m N_m (4^m - 1)`. A
+    sub-multi-index :math:`\gamma \le 2\beta` of some term exists iff
+    :math:`\sum_i \lceil \gamma_i / 2 \rceil \le M` (the largest ``m``): choosing ``j``
+    non-zero coordinates (:math:`\binom{d}{j}`), their halves summing to ``s``
+    (:math:`\binom{s-1}{j-1}` ways) and each :math:`\gamma_i \in \{2c_i - 1, 2c_i\}`
+    (:math:`2^j`) counts them.
+    """
+    top = max(profile)
+    raw = 1 + sum(math.comb(d + m - 1, m) * (4**m - 1) for m in profile)
+    distinct = 1 + sum(
+        math.comb(d, j) * 2**j * math.comb(s - 1, j - 1)
+        for s in range(1, top + 1)
+        for j in range(1, min(s, d) + 1)
+    )
+    return NESTED_JVP_WEIGHT * (distinct + raw) / 2.0
+
+
 def nested_linear_cost(terms: Mapping[tuple[int, ...], float], d: int) -> float:
     """Cost of `apply_nested` for these terms.
 
     One primal; one jvp for all order-1 terms together; one forward-over-reverse Hessian for
-    the order-2 terms; chains of nested jvps (`nested_chain_cost`) for higher orders.
+    the order-2 terms; chains of nested jvps (`nested_chain_cost`) for higher orders. For a
+    polynomial in the Laplacian (`InvariantTerms`) the same count comes from its profile,
+    without building its terms.
     """
     cost = 1.0
+    if isinstance(terms, InvariantTerms):
+        if 1 in terms.profile:
+            cost += (1.0 + d) * (1.0 + NESTED_REVERSE_FACTOR) - 1.0
+        chains = {m: c for m, c in terms.profile.items() if m >= 2}
+        if chains:
+            cost += NESTED_CHAIN_OVERHEAD + _invariant_chain_cost(chains, d) - NESTED_JVP_WEIGHT
+        return cost
     orders = {sum(a) for a in terms}
     if 1 in orders:
         cost += 1.0
