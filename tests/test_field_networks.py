@@ -261,14 +261,16 @@ def _laplacian_ref(net, params, x):
 def test_laplacian_auto_and_engine_equal_nested_ad(name):
     params, net = NETWORKS[name]()
     x = _point(name)
-    ref = _laplacian_ref(net, params, x)
+    # everything jitted, as in training (eagerly, every primitive compiles on its own: 3-4x
+    # the time for the attention block)
+    ref = jax.jit(lambda z: _laplacian_ref(net, params, z))(x)
     f = lambda z: net(params, z)
     assert unsupported_reason(f, x, order=2) is None  # the engine claims every one of them
     for method in ("auto", "taylor", "collapsed"):
         # SIREN's omega_0 = 30 makes second derivatives of size ~1e3: relative tolerance
-        assert_close(nx.laplacian(f, method=method)(x), ref, rtol=1e-9, atol=1e-9)
-    got = jax.grad(lambda p: nx.laplacian(lambda z: net(p, z))(x))(params)
-    expected = jax.grad(lambda p: _laplacian_ref(net, p, x))(params)
+        assert_close(jax.jit(nx.laplacian(f, method=method))(x), ref, rtol=1e-9, atol=1e-9)
+    got = jax.jit(jax.grad(lambda p: nx.laplacian(lambda z: net(p, z))(x)))(params)
+    expected = jax.jit(jax.grad(lambda p: _laplacian_ref(net, p, x)))(params)
     for g, e in zip(
         jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(expected), strict=True
     ):
