@@ -273,7 +273,7 @@ def choose(
                 f"{out.error or out.reason}. Methods that apply here: "
                 f"{', '.join(map(repr, others))}, or method='auto'"
             )
-        notes, out = (out.reason,), out.proposal
+        notes, out = (out.reason,), out.fallback()
     proposals = {requested: out}
     if not REGISTRY[requested].EXACT:
         reason = f"the caller named this randomized estimator: unbiased, not exact ({out.note})"

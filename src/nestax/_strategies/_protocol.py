@@ -65,12 +65,17 @@ class Proposal:
 @dataclass(frozen=True)
 class Declined:
     """Why a strategy does not offer itself. ``proposal``: what it would do if named anyway
-    (``None``: it cannot run at all, and ``error`` says why to the caller who named it)."""
+    (``None``: it cannot run at all, and ``error`` says why to the caller who named it), or a
+    function that builds it, when costing it takes work that ``auto`` never needs."""
 
     name: str
     reason: str
-    proposal: Proposal | None = None
+    proposal: Proposal | Callable[[], Proposal] | None = None
     error: str | None = None
+
+    def fallback(self) -> Proposal | None:
+        """The proposal to use when the method is named anyway (built now if deferred)."""
+        return self.proposal() if callable(self.proposal) else self.proposal
 
 
 def pair(f: Callable[..., Any], has_aux: bool, op: str) -> Callable[..., tuple[Any, Any]]:

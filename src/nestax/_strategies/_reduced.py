@@ -327,8 +327,13 @@ def propose(problem: Problem, name: str) -> Proposal | Declined:
     if readers.size >= size or readers.size == 0:
         why = readers.describe(d) if readers.readers else "f does not read x"
         note = f"input-subspace reduction declined{where}: {why}, and N >= {size}"
-        unreduced_cost = collapsed_passes(counts(problem.directions[1]))  # planned once
-        unreduced = Proposal(name, unreduced_cost, problem, artefacts=readers)
+
+        def unreduced() -> Proposal:
+            # built only when "reduced" is named: its cost plans the d-dimensional directions
+            # (a biharmonic at d = 300 has 45 150 terms), which `auto` need not
+            cost = collapsed_passes(counts(problem.directions[1]))
+            return Proposal(name, cost, problem, artefacts=readers)
+
         return Declined(name, note, unreduced)
     k = readers.size
     cost = cost_collapsed(_profile_terms(block.profile, k), k)
