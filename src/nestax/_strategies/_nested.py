@@ -314,23 +314,22 @@ def nested_linear_cost(terms: Mapping[tuple[int, ...], float], d: int) -> float:
     polynomial in the Laplacian (`InvariantTerms`) the same count comes from its profile,
     without building its terms.
     """
-    cost = 1.0
-    if isinstance(terms, InvariantTerms):
-        if 1 in terms.profile:
-            cost += (1.0 + d) * (1.0 + NESTED_REVERSE_FACTOR) - 1.0
+    if isinstance(terms, InvariantTerms):  # orders 2m; the chains are the m >= 2
+        orders = {2 * m for m in terms.profile}
         chains = {m: c for m, c in terms.profile.items() if m >= 2}
-        if chains:
-            cost += NESTED_CHAIN_OVERHEAD + _invariant_chain_cost(chains, d) - NESTED_JVP_WEIGHT
-        return cost
-    orders = {sum(a) for a in terms}
+        chain_cost = lambda: _invariant_chain_cost(chains, d)  # noqa: E731
+    else:
+        orders = {sum(a) for a in terms}
+        chains = [a for a in terms if sum(a) >= 3]
+        chain_cost = lambda: nested_chain_cost(chains)  # noqa: E731
+    cost = 1.0
     if 1 in orders:
         cost += 1.0
     if 2 in orders:
         cost += (1.0 + d) * (1.0 + NESTED_REVERSE_FACTOR) - 1.0
-    chains = [a for a in terms if sum(a) >= 3]
     if chains:
         # the chains share the primal counted above
-        cost += NESTED_CHAIN_OVERHEAD + nested_chain_cost(chains) - NESTED_JVP_WEIGHT
+        cost += NESTED_CHAIN_OVERHEAD + chain_cost() - NESTED_JVP_WEIGHT
     return cost
 
 
